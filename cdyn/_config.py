@@ -1,0 +1,92 @@
+"""TOML configs for the CLI: a typed schema, strict keys, and errors that name the field.
+
+Configs only *name* registered loss terms; no string from a config is ever evaluated.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A config problem; the message names the section and key."""
+
+
+_NUMBER = (int, float)
+#: section -> key -> (accepted types, default). Other commands add their own sections.
+SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
+    "problem": {
+        "seed": ((int,), 0),
+        "d_A": ((int,), 8),
+        "d_B": ((int,), 8),
+        "m": ((int,), 4),
+        "spectrum_A": ((list,), [2.0, 1.2, 0.7, 0.4]),
+        "spectrum_B": ((list,), [1.8, 1.1, 0.75, 0.45]),
+        "noise_A": (_NUMBER, 0.1),
+        "noise_B": (_NUMBER, 0.1),
+        "lam": (_NUMBER, 1.0),
+        "mu": (_NUMBER, 0.0),
+        "shared_right": ((bool,), False),
+    },
+    "init": {"scale": (_NUMBER, 1e-3), "seed": ((int,), 0)},
+    "run": {
+        "t_end": (_NUMBER, 60.0),
+        "eta": (_NUMBER, 0.01),
+        "terms": ((list,), ["pos", "neg"]),
+        "method": ((str,), "LSODA"),
+        "n_points": ((int,), 401),
+        "grad_tol": (_NUMBER, 1e-9),
+    },
+}
+
+
+def _type_name(types: tuple[type, ...]) -> str:
+    return {"int": "an integer", "float": "a number", "list": "a list", "str": "a string", "bool": "true/false"}[
+        types[-1].__name__ if types != _NUMBER else "float"]
+
+
+def defaults() -> dict[str, dict[str, Any]]:
+    return {sec: {k: (list(v[1]) if isinstance(v[1], list) else v[1]) for k, v in keys.items()}
+            for sec, keys in SCHEMA.items()}
+
+
+def validate(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Merge a parsed TOML document over the defaults, rejecting unknown keys and wrong types."""
+    cfg = defaults()
+    for sec, body in raw.items():
+        if sec not in SCHEMA:
+            raise ConfigError(f"config: unknown section [{sec}] (known: {', '.join(SCHEMA)})")
+        if not isinstance(body, dict):
+            raise ConfigError(f"config: [{sec}] must be a table")
+        for key, value in body.items():
+            if key not in SCHEMA[sec]:
+                raise ConfigError(f"config: unknown key [{sec}].{key} (known: {', '.join(SCHEMA[sec])})")
+            types = SCHEMA[sec][key][0]
+            ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+            if not ok:
+                raise ConfigError(f"config: [{sec}].{key} must be {_type_name(types)}, got {value!r}")
+            if isinstance(value, list):
+                inner = str if key == "terms" else _NUMBER
+                if not all(isinstance(v, inner) and not isinstance(v, bool) for v in value):
+                    what = "strings" if inner is str else "numbers"
+                    raise ConfigError(f"config: [{sec}].{key} must be a list of {what}")
+            cfg[sec][key] = float(value) if types == _NUMBER else value
+    return cfg
+
+
+def load_config(path: str | Path | None) -> dict[str, dict[str, Any]]:
+    """Read and validate a TOML file (or return the defaults when `path` is None)."""
+    if path is None:
+        return defaults()
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config: no such file {str(p)!r}")
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config: malformed TOML in {p.name}: {err}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config: {p.name} is not UTF-8 text") from None
+    return validate(raw)

@@ -1,0 +1,79 @@
+"""Seeded constructors: random instances from chosen spectra, and the built-in default."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ._problem import Problem
+from ._validate import as_int, as_real
+
+
+def random_orthonormal(rng: np.random.Generator, rows: int, cols: int) -> np.ndarray:
+    """A Haar-random rows×cols matrix with orthonormal columns (QR with sign fix)."""
+    q, rr = np.linalg.qr(rng.standard_normal((rows, cols)))
+    return q * np.sign(np.diag(rr))
+
+
+def _spectrum(name: str, values: Sequence[float], r: int) -> np.ndarray:
+    arr = np.asarray([as_real(f"{name}[{i}]", v, low=0.0, strict=True) for i, v in enumerate(values)])
+    if arr.shape != (r,):
+        raise ValueError(f"{name}: expected {r} singular values, got {arr.shape[0]}")
+    return arr
+
+
+def random_problem(
+    spectrum_A: Sequence[float],
+    spectrum_B: Sequence[float],
+    *,
+    d_A: int,
+    d_B: int,
+    m: int,
+    noise_A: float = 0.0,
+    noise_B: float = 0.0,
+    lam: float = 1.0,
+    mu: float = 0.0,
+    shared_right: bool = False,
+    seed: int = 0,
+) -> Problem:
+    r"""$A = U_A\,\mathrm{diag}(a)\,V_A^\top$, $B = U_B\,\mathrm{diag}(b)\,V_B^\top$ with Haar bases.
+
+    `shared_right=True` gives $V_A = V_B$ (the decoupled geometry of THEORY §5);
+    otherwise the two views mix the signal differently. Noise is isotropic:
+    $A_\xi = \sigma_A I$.
+    """
+    r = len(spectrum_A)
+    a, b = _spectrum("spectrum_A", spectrum_A, r), _spectrum("spectrum_B", spectrum_B, r)
+    d_A, d_B = as_int("d_A", d_A), as_int("d_B", d_B)
+    if d_A < r or d_B < r:
+        raise ValueError(f"d_A, d_B: must be >= r = {r}, got {d_A}, {d_B}")
+    noise_A = as_real("noise_A", noise_A, low=0.0)
+    noise_B = as_real("noise_B", noise_B, low=0.0)
+    rng = np.random.default_rng(as_int("seed", seed, low=0))
+    V_A = random_orthonormal(rng, r, r)
+    V_B = V_A if shared_right else random_orthonormal(rng, r, r)
+    A = random_orthonormal(rng, d_A, r) @ np.diag(a) @ V_A.T
+    B = random_orthonormal(rng, d_B, r) @ np.diag(b) @ V_B.T
+    A_xi = noise_A * np.eye(d_A) if noise_A > 0 else None
+    B_xi = noise_B * np.eye(d_B) if noise_B > 0 else None
+    return Problem(A=A, B=B, A_xi=A_xi, B_xi=B_xi, m=m, lam=lam, mu=mu)
+
+
+#: The built-in instance: r = m = 4 signal directions whose strengths span a factor 5,
+#: differently mixed in the two views, with small isotropic noise.
+DEFAULT_SPECTRUM_A = (2.0, 1.2, 0.7, 0.4)
+DEFAULT_SPECTRUM_B = (1.8, 1.1, 0.75, 0.45)
+
+
+def default_problem(seed: int = 0) -> Problem:
+    """The built-in, clearly non-isotropic instance used by `cdyn simulate`."""
+    return random_problem(DEFAULT_SPECTRUM_A, DEFAULT_SPECTRUM_B, d_A=8, d_B=8, m=4,
+                          noise_A=0.1, noise_B=0.1, lam=1.0, seed=seed)
+
+
+def random_init(p: Problem, scale: float = 1e-3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian $W_A, W_B$ with entries of standard deviation `scale`."""
+    scale = as_real("scale", scale, low=0.0, strict=True)
+    rng = np.random.default_rng(as_int("seed", seed, low=0))
+    return scale * rng.standard_normal((p.m, p.d_A)), scale * rng.standard_normal((p.m, p.d_B))

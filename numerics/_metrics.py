@@ -1,0 +1,81 @@
+r"""What THEORY §4 measures: $\kappa$, per-view $\kappa$, $Q$, the loss, canonical correlations."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._flowfn import flow_function
+from ._problem import Problem
+from ._trajectory import Trajectory
+
+
+def rank_of(X: np.ndarray, rtol: float = 1e-10) -> int:
+    s = np.linalg.svd(X, compute_uv=False)
+    return int(np.sum(s > rtol * (s[0] if s.size and s[0] > 0 else 1.0)))
+
+
+def feature_covariance(p: Problem, W_A: np.ndarray, W_B: np.ndarray) -> np.ndarray:
+    """$M = \\mathbb E f_A f_B^\\top = W_A C W_B^\\top$ (m×m)."""
+    return W_A @ p.C @ W_B.T
+
+
+def _cond(s: np.ndarray, k: int) -> float:
+    return float(s[0] / s[k - 1]) if s[k - 1] > 0 else float("inf")
+
+
+def kappa(p: Problem, W_A: np.ndarray, W_B: np.ndarray) -> float:
+    """$\\kappa = \\sigma_1(M)/\\sigma_k(M)$ with $k = \\min(m, \\operatorname{rank} C)$."""
+    k = min(p.m, rank_of(p.C))
+    return _cond(np.linalg.svd(feature_covariance(p, W_A, W_B), compute_uv=False), k)
+
+
+def view_kappas(p: Problem, W_A: np.ndarray, W_B: np.ndarray) -> tuple[float, float]:
+    """$(\\kappa(W_A A), \\kappa(W_B B))$ over their top $\\min(m, r)$ singular values."""
+    k = min(p.m, p.r)
+    return (_cond(np.linalg.svd(W_A @ p.A, compute_uv=False), k),
+            _cond(np.linalg.svd(W_B @ p.B, compute_uv=False), k))
+
+
+def conserved_Q(W_A: np.ndarray, W_B: np.ndarray) -> np.ndarray:
+    """$Q = W_A W_A^\\top - W_B W_B^\\top$."""
+    return W_A @ W_A.T - W_B @ W_B.T
+
+
+def _inv_sqrt(S: np.ndarray, rtol: float = 1e-12) -> np.ndarray:
+    """Pseudo-inverse square root on the range of a PSD matrix."""
+    w, V = np.linalg.eigh(S)
+    keep = w > rtol * max(w.max(), 1e-300)
+    return (V[:, keep] / np.sqrt(w[keep])) @ V[:, keep].T
+
+
+def whitened_cross(p: Problem) -> np.ndarray:
+    """$K = \\Sigma_A^{-1/2} C \\Sigma_B^{-1/2}$ (pseudo-inverse roots when noise is zero)."""
+    return _inv_sqrt(p.Sigma_A) @ p.C @ _inv_sqrt(p.Sigma_B)
+
+
+def canonical_correlations(p: Problem) -> np.ndarray:
+    """$\\rho_1 \\ge \\rho_2 \\ge \\dots$: singular values of the whitened cross-covariance."""
+    return np.linalg.svd(whitened_cross(p), compute_uv=False)[: rank_of(p.C)]
+
+
+def kappa_limit(p: Problem) -> float:
+    """The CCA prediction of THEORY §6: $\\kappa_\\infty = (\\rho_1/\\rho_k)^2$."""
+    rho = canonical_correlations(p)
+    k = min(p.m, rho.size)
+    return float((rho[0] / rho[k - 1]) ** 2)
+
+
+def series(p: Problem, traj: Trajectory) -> dict[str, np.ndarray]:
+    """κ(t), per-view κ(t), loss(t), ‖Q(t) − Q(0)‖_F and ‖∇L‖ along a trajectory."""
+    fn = flow_function(p, traj.terms)
+    Q0 = conserved_Q(traj.W_A[0], traj.W_B[0])
+    out = {"t": traj.t, "kappa": [], "kappa_A": [], "kappa_B": [], "loss": [], "Q_drift": [], "grad_norm": []}
+    for WA, WB in zip(traj.W_A, traj.W_B):
+        out["kappa"].append(kappa(p, WA, WB))
+        ka, kb = view_kappas(p, WA, WB)
+        out["kappa_A"].append(ka)
+        out["kappa_B"].append(kb)
+        out["loss"].append(fn.loss(WA, WB))
+        out["Q_drift"].append(float(np.linalg.norm(conserved_Q(WA, WB) - Q0)))
+        out["grad_norm"].append(fn.grad_norm(WA, WB))
+    return {k: np.asarray(v, dtype=float) for k, v in out.items()}

@@ -1,0 +1,113 @@
+r"""A problem instance: the data model of THEORY §1 plus $m$, $\lambda$, $\mu$.
+
+$$x_A = A z + A_\xi \xi_A,\quad x_B = B z + B_\xi \xi_B,\qquad
+  \Sigma_A = A\Sigma_z A^\top + A_\xi A_\xi^\top,\ C = A\Sigma_z B^\top .$$
+
+The moments are evaluated from the expressions `theory.view_moments()` derives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+import theory
+
+from ._compile import compile_exprs
+from ._validate import as_int, as_matrix, as_psd, as_real
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """Data matrices (A: d_A×r, B: d_B×r, A_xi: d_A×k_A, B_xi: d_B×k_B, Sigma_z: r×r), m, λ, μ."""
+
+    A: np.ndarray
+    B: np.ndarray
+    A_xi: np.ndarray | None = None
+    B_xi: np.ndarray | None = None
+    Sigma_z: np.ndarray | None = None
+    m: int = 1
+    lam: float = 1.0
+    mu: float = 0.0
+    params: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        A = as_matrix("A", self.A)
+        B = as_matrix("B", self.B, cols=A.shape[1])
+        r = A.shape[1]
+        A_xi = np.zeros((A.shape[0], 0)) if self.A_xi is None else as_matrix("A_xi", self.A_xi, rows=A.shape[0])
+        B_xi = np.zeros((B.shape[0], 0)) if self.B_xi is None else as_matrix("B_xi", self.B_xi, rows=B.shape[0])
+        Sz = np.eye(r) if self.Sigma_z is None else as_psd("Sigma_z", self.Sigma_z, r)
+        if not isinstance(self.params, dict):
+            raise TypeError("params: expected a dict of scalar weights")
+        params = {str(k): as_real(f"params.{k}", v) for k, v in self.params.items()}
+        for name, value in (("A", A), ("B", B), ("A_xi", A_xi), ("B_xi", B_xi), ("Sigma_z", Sz)):
+            value.setflags(write=False)
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "m", as_int("m", self.m))
+        object.__setattr__(self, "lam", as_real("lam", self.lam, low=0.0))
+        object.__setattr__(self, "mu", as_real("mu", self.mu, low=0.0))
+        object.__setattr__(self, "params", params)
+
+    # -- shapes ---------------------------------------------------------------------------
+    @property
+    def d_A(self) -> int:
+        return self.A.shape[0]
+
+    @property
+    def d_B(self) -> int:
+        return self.B.shape[0]
+
+    @property
+    def r(self) -> int:
+        return self.A.shape[1]
+
+    @property
+    def dims(self) -> dict:
+        """Values of theory's dimension symbols."""
+        s = theory.symbols
+        return {s.d_A: self.d_A, s.d_B: self.d_B, s.r: self.r, s.m: self.m,
+                s.k_A: max(self.A_xi.shape[1], 1), s.k_B: max(self.B_xi.shape[1], 1)}
+
+    # -- moments (derived in theory) ------------------------------------------------------
+    @cached_property
+    def _moments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        s = theory.symbols
+        mom = theory.view_moments()
+        fn = compile_exprs({"Sigma_A": mom[(s.x_A, s.x_A)], "Sigma_B": mom[(s.x_B, s.x_B)],
+                            "C": mom[(s.x_A, s.x_B)]}, self.dims, "moments")
+        A_xi = self.A_xi if self.A_xi.shape[1] else np.zeros((self.d_A, 1))
+        B_xi = self.B_xi if self.B_xi.shape[1] else np.zeros((self.d_B, 1))
+        env = {"A": self.A, "B": self.B, "A_xi": A_xi, "B_xi": B_xi, "Sigma_z": self.Sigma_z}
+        SA, SB, C = fn(**{k: env[k] for k in fn.inputs})
+        return (SA + SA.T) / 2, (SB + SB.T) / 2, C
+
+    @property
+    def Sigma_A(self) -> np.ndarray:
+        return self._moments[0]
+
+    @property
+    def Sigma_B(self) -> np.ndarray:
+        return self._moments[1]
+
+    @property
+    def C(self) -> np.ndarray:
+        return self._moments[2]
+
+    def values(self) -> dict[str, object]:
+        """Every named input a compiled theory expression may read."""
+        return {"A": self.A, "B": self.B, "A_xi": self.A_xi, "B_xi": self.B_xi, "Sigma_z": self.Sigma_z,
+                "Sigma_A": self.Sigma_A, "Sigma_B": self.Sigma_B, "C": self.C,
+                "lam": self.lam, "mu": self.mu, **self.params}
+
+    def replace(self, **changes: object) -> "Problem":
+        """A copy with some fields changed (validated again)."""
+        fields = dict(A=self.A, B=self.B, A_xi=self.A_xi, B_xi=self.B_xi, Sigma_z=self.Sigma_z,
+                      m=self.m, lam=self.lam, mu=self.mu, params=dict(self.params))
+        unknown = set(changes) - set(fields)
+        if unknown:
+            raise TypeError(f"{sorted(unknown)[0]}: not a Problem field")
+        fields.update(changes)
+        return Problem(**fields)  # type: ignore[arg-type]

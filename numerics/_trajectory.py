@@ -1,0 +1,49 @@
+"""The one result type of `integrate`, `gradient_descent` and `sgd`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Literal
+
+import numpy as np
+
+Status = Literal["completed", "converged", "diverged", "failed"]
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """Weights on a time grid. `status` says how the run ended and `t_stop` when.
+
+    - `completed`: reached `t_end`;
+    - `converged`: $\\|\\nabla L\\|$ fell below the tolerance at `t_stop`;
+    - `diverged`: $\\|W\\|$ exceeded the bound (or became non-finite) at `t_stop`;
+    - `failed`: the solver gave up (`message` says why).
+    """
+
+    t: np.ndarray
+    W_A: np.ndarray
+    W_B: np.ndarray
+    status: Status
+    t_stop: float
+    nfev: int
+    method: str
+    terms: tuple[str, ...]
+    message: str = ""
+    path: str = "full"
+    dense: Callable[[float], tuple[np.ndarray, np.ndarray]] | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def at(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """$(W_A(t), W_B(t))$: the solver's dense output, or linear interpolation."""
+        if self.dense is not None:
+            return self.dense(t)
+        i = int(np.clip(np.searchsorted(self.t, t), 1, len(self.t) - 1))
+        w = (t - self.t[i - 1]) / (self.t[i] - self.t[i - 1])
+        return ((1 - w) * self.W_A[i - 1] + w * self.W_A[i], (1 - w) * self.W_B[i - 1] + w * self.W_B[i])
+
+    def summary(self) -> dict:
+        return {"status": self.status, "t_stop": float(self.t_stop), "nfev": int(self.nfev),
+                "method": self.method, "terms": list(self.terms), "path": self.path,
+                "points": len(self.t), "message": self.message}
