@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from ._config import ConfigError
@@ -31,17 +30,25 @@ def main(argv: list[str] | None = None) -> int:
     _register()
     try:
         rv = app(args=argv, standalone_mode=False)
-    except click.exceptions.Exit as e:
-        return e.exit_code
-    except click.exceptions.Abort:
-        print("error: aborted", file=sys.stderr)
-        return 2
-    except click.ClickException as e:
-        print(f"error: {e.format_message()}", file=sys.stderr)
-        return 2
     except (ConfigError, ValueError, TypeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:
+        # Usage errors and exits come from click, or from the copy of click typer vendors:
+        # recognise them by their interface rather than by class.
+        if hasattr(e, "format_message") and hasattr(e, "exit_code"):
+            msg = e.format_message()
+            if type(e).__name__ == "NoArgsIsHelpError":
+                print(msg, file=sys.stderr)
+            else:
+                print(f"error: {msg.splitlines()[0] if msg else type(e).__name__}", file=sys.stderr)
+            return 2
+        if hasattr(e, "exit_code"):
+            return int(e.exit_code)
+        if type(e).__name__ == "Abort":
+            print("error: aborted", file=sys.stderr)
+            return 2
+        raise
     return rv if isinstance(rv, int) else 0
 
 

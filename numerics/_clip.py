@@ -22,9 +22,10 @@ $\tau$ is an inverse temperature (CLIP's logit scale $e^{t}$). The off-diagonal
 entries of $S$ are the in-batch negative pairs. The gradient is
 
 $$
-\frac{\partial \mathcal{L}}{\partial S} = \frac{1}{2n}\big(P^{\text{row}} + P^{\text{col}} - 2I\big),
+\bar S := \frac{\partial \mathcal{L}}{\partial S}
+  = \frac{1}{2n}\big(P^{\text{row}} + P^{\text{col}} - 2I\big),
 \qquad
-\frac{\partial \mathcal{L}}{\partial \log\tau} = \Big\langle \frac{\partial \mathcal{L}}{\partial S}, S \Big\rangle,
+\frac{\partial \mathcal{L}}{\partial \log\tau} = \langle \bar S, S \rangle,
 $$
 
 with $P^{\text{row}}$ ($P^{\text{col}}$) the row-wise (column-wise) softmax of
@@ -50,6 +51,7 @@ def _check_inputs(
     X_A: np.ndarray,
     X_B: np.ndarray,
     tau: float,
+    eps: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
     r"""Coerce to float64 and check shapes; errors name the bad argument."""
     W_A, W_B, X_A, X_B = (np.asarray(M, dtype=float) for M in (W_A, W_B, X_A, X_B))
@@ -72,6 +74,9 @@ def _check_inputs(
     tau = float(tau)
     if not (np.isfinite(tau) and tau > 0.0):
         raise ValueError(f"tau must be a finite positive number, got {tau}")
+    if not (np.isfinite(eps) and eps > 0.0):
+        # eps = 0 would turn an all-zero feature row into 0/0 = NaN.
+        raise ValueError(f"eps must be a finite positive number, got {eps}")
     return W_A, W_B, X_A, X_B, tau
 
 
@@ -92,8 +97,8 @@ def _unnormalize_grad(
     r"""Pull $\partial\mathcal{L}/\partial G$ back to $\partial\mathcal{L}/\partial F$.
 
     For $g = f/\rho$, $\rho = \sqrt{\lVert f\rVert^2+\epsilon^2}$:
-    $\partial g/\partial f = (I - g g^\top)/\rho$ exactly (the $\epsilon$
-    cancels), so $\bar f = (\bar g - g\,\langle g, \bar g\rangle)/\rho$.
+    $\partial g/\partial f = (I - g g^\top)/\rho$ exactly ($\epsilon$ enters
+    only through $\rho$), so $\bar f = (\bar g - g\,\langle g, \bar g\rangle)/\rho$.
     """
     if rho is None:
         return dG
@@ -125,7 +130,10 @@ def _logits(
     r"""Logits $S = \tau G_A G_B^\top$ plus what the backward pass needs."""
     G_A, rho_A = _encode(W_A, X_A, normalize, eps)
     G_B, rho_B = _encode(W_B, X_B, normalize, eps)
-    S = tau * (G_A @ G_B.T)
+    # Overflow is detected just below; silence NumPy's warning so a strict
+    # warnings filter cannot pre-empt the clearer error.
+    with np.errstate(over="ignore", invalid="ignore"):
+        S = tau * (G_A @ G_B.T)
     if not np.all(np.isfinite(S)):
         # Only reachable when tau * |f_A| |f_B| exceeds ~1e308; a NaN loss
         # would silently poison a training run, so fail loudly instead.
@@ -147,7 +155,7 @@ def clip_loss(
 
     **Parameters** as in `clip_loss_and_grad`. **Returns** $\mathcal{L} \ge 0$.
     """
-    W_A, W_B, X_A, X_B, tau = _check_inputs(W_A, W_B, X_A, X_B, tau)
+    W_A, W_B, X_A, X_B, tau = _check_inputs(W_A, W_B, X_A, X_B, tau, eps)
     S = _logits(W_A, W_B, X_A, X_B, tau, normalize, eps)[0]
     return _loss_from_logits(S)
 
@@ -185,7 +193,7 @@ def clip_loss_and_grad(
     The softmaxes are shift-stabilised, so everything stays finite for logits
     of any representable size (e.g. $\tau = 10^4$ with normalised features).
     """
-    W_A, W_B, X_A, X_B, tau = _check_inputs(W_A, W_B, X_A, X_B, tau)
+    W_A, W_B, X_A, X_B, tau = _check_inputs(W_A, W_B, X_A, X_B, tau, eps)
     S, G_A, G_B, rho_A, rho_B = _logits(W_A, W_B, X_A, X_B, tau, normalize, eps)
     n = S.shape[0]
     loss = _loss_from_logits(S)

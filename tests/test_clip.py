@@ -105,9 +105,12 @@ def _naive_loss(W_A, W_B, X_A, X_B, tau, normalize, eps) -> float:
         return out
 
     fa, fb = feats(W_A, X_A), feats(W_B, X_B)
-    S = [[tau * sum(fa[i][p] * fb[j][p] for p in range(m)) for j in range(n)] for i in range(n)]
-    row = sum(-math.log(math.exp(S[i][i]) / sum(math.exp(S[i][j]) for j in range(n))) for i in range(n))
-    col = sum(-math.log(math.exp(S[j][j]) / sum(math.exp(S[i][j]) for i in range(n))) for j in range(n))
+    S = [[tau * sum(fa[i][p] * fb[j][p] for p in range(m)) for j in range(n)]
+         for i in range(n)]
+    row = col = 0.0
+    for i in range(n):
+        row -= math.log(math.exp(S[i][i]) / sum(math.exp(S[i][j]) for j in range(n)))
+        col -= math.log(math.exp(S[i][i]) / sum(math.exp(S[j][i]) for j in range(n)))
     return 0.5 * (row / n + col / n)
 
 
@@ -132,7 +135,10 @@ def test_loss_matches_naive_double_loop(seed, n, m, d_A, d_B, tau, normalize):
     assert clip_loss_and_grad(W_A, W_B, X_A, X_B, tau, normalize, eps=eps)[0] == got
 
 
-@pytest.mark.parametrize("normalize,tau,scale", [(True, 1e4, 1.0), (True, 1e8, 1.0), (False, 1.0, 1e3), (False, 50.0, 1e4)])
+@pytest.mark.parametrize(
+    "normalize,tau,scale",
+    [(True, 1e4, 1.0), (True, 1e8, 1.0), (False, 1.0, 1e3), (False, 50.0, 1e4)],
+)
 def test_finite_at_huge_logits(normalize, tau, scale):
     W_A, W_B, X_A, X_B = _problem(7, 6, 3, 4, 5)
     W_A, W_B = scale * W_A, scale * W_B
@@ -150,6 +156,22 @@ def test_finite_at_huge_logits(normalize, tau, scale):
     d = np.diag(S)
     hinge = 0.5 * (np.mean(S.max(axis=1) - d) + np.mean(S.max(axis=0) - d))
     assert hinge - 1e-9 * abs(S).max() <= loss <= hinge + math.log(6) + 1e-9 * abs(S).max()
+
+
+def test_overflowing_logits_fail_loudly():
+    # Beyond float range there is no finite answer; a NaN would silently
+    # poison training, so the module raises instead.
+    W_A, W_B, X_A, X_B = _problem(7, 4, 2, 3, 3)
+    with pytest.raises(FloatingPointError):
+        clip_loss_and_grad(1e160 * W_A, 1e160 * W_B, X_A, X_B, 1.0)
+
+
+def test_zero_feature_row_stays_finite_when_normalized():
+    # The eps guard: an all-zero feature row maps to g = 0, not 0/0.
+    W_A, W_B, X_A, X_B = _problem(2, 4, 2, 3, 3)
+    X_A[1] = 0.0
+    out = clip_loss_and_grad(W_A, W_B, X_A, X_B, 3.0, True, True)
+    assert all(np.all(np.isfinite(v)) for v in out)
 
 
 @pytest.mark.parametrize("n", [2, 3, 5])
@@ -186,7 +208,14 @@ def test_swapping_views_swaps_gradients():
 
 @pytest.mark.parametrize(
     "bad,field",
-    [({"tau": 0.0}, "tau"), ({"tau": float("nan")}, "tau"), ({"W_B": np.ones((2, 4))}, "W_B"), ({"X_A": np.ones((5, 3))}, "X_A")],
+    [
+        ({"tau": 0.0}, "tau"),
+        ({"tau": float("nan")}, "tau"),
+        ({"W_B": np.ones((2, 4))}, "W_B"),
+        ({"X_A": np.ones((5, 3))}, "X_A"),
+        ({"X_B": np.ones((4, 4))}, "X_A and X_B"),
+        ({"eps": 0.0}, "eps"),
+    ],
 )
 def test_bad_inputs_name_the_field(bad, field):
     W_A, W_B, X_A, X_B = _problem(0, 5, 3, 2, 4)

@@ -6,6 +6,7 @@
 from . import _symbols as symbols
 from ._conserved import Q, dQ_dt
 from ._derivations import derivation_section, render_derivations
+from ._explicit import entries, explicit
 from ._expectation import expectation, named_view_moments, view_moments
 from ._flow import GradientFlow, gradient_flow
 from ._gradient import fold_symmetric, matrix_gradient
@@ -16,7 +17,7 @@ from ._terms import (
 )
 
 __all__ = [
-    "GradientFlow", "LossTerm", "Q", "available_terms", "canonical_trace", "dQ_dt", "derivation_section", "render_derivations", "expectation",
+    "GradientFlow", "LossTerm", "Q", "available_terms", "canonical_trace", "entries", "explicit", "dQ_dt", "derivation_section", "render_derivations", "expectation",
     "fold_symmetric", "get_term", "gradient_flow", "latex", "matrix_gradient", "named_view_moments",
     "per_sample_neg", "per_sample_pos", "register_term", "symbols", "unicode", "unregister_term", "view_moments",
 ]

@@ -1,0 +1,78 @@
+"""The CLI as a user runs it: derive (and --check), simulate, one-line errors with exit 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cdyn.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cdyn", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def test_committed_derivations_are_fresh():
+    assert main(["derive", "--check", "--out", str(ROOT / "derivations")]) == 0
+
+
+def test_derive_check_detects_staleness(tmp_path):
+    assert main(["derive", "--out", str(tmp_path)]) == 0
+    assert main(["derive", "--check", "--out", str(tmp_path)]) == 0
+    tex = sorted(tmp_path.glob("*.tex"))[0]
+    tex.write_text(tex.read_text() + "% edited by hand\n")
+    assert main(["derive", "--check", "--out", str(tmp_path)]) == 1
+
+
+def test_derive_latex_prints_aligned_blocks(capsys, tmp_path):
+    assert main(["derive", "--latex", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert r"\begin{aligned}" in out and r"\lambda W_{B} \Sigma_{B}" in out
+
+
+def test_simulate_writes_outputs_and_is_reproducible(tmp_path):
+    cfg = tmp_path / "small.toml"
+    cfg.write_text("[run]\nt_end = 30.0\neta = 0.02\n[problem]\nseed = 3\n")
+    for out in ("a", "b"):
+        assert main(["simulate", "--config", str(cfg), "--out", str(tmp_path / out)]) == 0
+    for name in ("trajectory.npz", "summary.json", "kappa_vs_time.png"):
+        assert (tmp_path / "a" / name).is_file()
+    sa, sb = (json.loads((tmp_path / o / "summary.json").read_text()) for o in ("a", "b"))
+    for s in (sa, sb):
+        s["flow"].pop("seconds")
+    assert sa == sb
+    k = sa["kappa"]
+    assert k["peak"] > k["initial"] and k["final"] < k["peak"]
+
+
+@pytest.mark.parametrize(
+    "toml, field",
+    [
+        ("[problem]\nlam = -1.0\n", "lam"),
+        ("[problem]\nbogus = 1\n", "[problem].bogus"),
+        ("[problem]\nm = 'four'\n", "[problem].m"),
+        ("[run]\nterms = ['pos', 'nope']\n", "nope"),
+        ("[run]\neta = 0.0\n", "eta"),
+        ("[problem\nm = 4\n", "malformed TOML"),
+        ("[mystery]\nx = 1\n", "[mystery]"),
+    ],
+)
+def test_bad_config_is_one_line_exit_2(tmp_path, toml, field):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(toml)
+    res = run(["simulate", "--config", str(cfg), "--out", str(tmp_path / "o")], tmp_path)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and field in lines[0], res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_unknown_option_is_exit_2(tmp_path):
+    res = run(["simulate", "--frobnicate"], tmp_path)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
