@@ -32,12 +32,12 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
     },
     "init": {"scale": (_NUMBER, 1e-3), "seed": ((int,), 0)},
     "run": {
-        "t_end": (_NUMBER, 60.0),
+        "t_end": (_NUMBER, 200.0),
         "eta": (_NUMBER, 0.01),
         "terms": ((list,), ["pos", "neg"]),
         "method": ((str,), "LSODA"),
         "n_points": ((int,), 401),
-        "grad_tol": (_NUMBER, 1e-9),
+        "grad_tol": (_NUMBER, 1e-6),
     },
 }
 

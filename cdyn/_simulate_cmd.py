@@ -39,7 +39,8 @@ def simulate(
         gd = None
         if not no_gd:
             with console.status(f"gradient descent, eta={run['eta']:g}"):
-                gd = numerics.gradient_descent(p, W_A0, W_B0, run["eta"], run["t_end"], run["terms"],
+                # Same horizon as the flow (which may have stopped early at convergence).
+                gd = numerics.gradient_descent(p, W_A0, W_B0, run["eta"], max(flow.t_stop, run["eta"]), run["terms"],
                                                n_points=run["n_points"])
         sf = numerics.series(p, flow)
         sg = numerics.series(p, gd) if gd is not None else None
@@ -55,13 +56,15 @@ def simulate(
         "problem": cfg["problem"], "init": cfg["init"], "run": cfg["run"],
         "flow": flow.summary() | {"seconds": t_flow},
         "kappa": {"initial": sf["kappa"][0], "peak": sf["kappa"][peak], "peak_time": sf["t"][peak],
-                  "final": sf["kappa"][-1], "cca_limit": limit},
+                  "final": sf["kappa"][-1], "final_eigenvalue_ratio": sf["kappa_eig"][-1], "cca_limit": limit,
+                  "note": "the CCA limit fixes the eigenvalues of lam*M; kappa uses singular values, "
+                          "which differ when M is not normal"},
         "canonical_correlations": rho,
         "final_loss": sf["loss"][-1],
         "max_Q_drift_flow": float(sf["Q_drift"].max()),
     }
     if gd is not None:
-        wa, wb = flow.at(gd.t[-1])
+        wa, wb = flow.at(min(gd.t[-1], flow.t_stop))
         summary["gd"] = gd.summary() | {
             "final_kappa": sg["kappa"][-1], "max_Q_drift": float(sg["Q_drift"].max()),
             "final_gap_to_flow": float(np.sqrt(np.sum((gd.W_A[-1] - wa) ** 2) + np.sum((gd.W_B[-1] - wb) ** 2)))}
@@ -71,7 +74,8 @@ def simulate(
                        f"terms {' + '.join(flow.terms)}: κ rises (stage 1), then falls to the CCA limit")
     typer.echo(f"flow: {flow.status} at t={flow.t_stop:.3g} ({flow.nfev} RHS evals, {t_flow:.2f}s, {flow.method})")
     typer.echo(f"kappa: initial {sf['kappa'][0]:.3g}, peak {sf['kappa'][peak]:.3g} at t*={sf['t'][peak]:.3g}, "
-               f"final {sf['kappa'][-1]:.4g}; CCA limit (rho_1/rho_k)^2 = {limit:.4g}")
+               f"final {sf['kappa'][-1]:.4g} (eigenvalue ratio {sf['kappa_eig'][-1]:.4g}); "
+               f"CCA limit (rho_1/rho_k)^2 = {limit:.4g}")
     if gd is not None:
         typer.echo(f"GD: {gd.status} at t={gd.t_stop:.3g}; final kappa {sg['kappa'][-1]:.4g}; "
                    f"|W_gd - W_flow| at t_end = {summary['gd']['final_gap_to_flow']:.3g}")

@@ -12,7 +12,7 @@ from ._instances import (
 )
 from ._integrate import METHODS, integrate
 from ._metrics import (
-    canonical_correlations, conserved_Q, feature_covariance, kappa, kappa_limit, rank_of, series, view_kappas,
+    canonical_correlations, conserved_Q, feature_covariance, kappa, kappa_eig, kappa_limit, rank_of, series, view_kappas,
     whitened_cross,
 )
 from ._problem import Problem
@@ -21,6 +21,6 @@ from ._trajectory import Trajectory
 __all__ = [
     "CompiledExpr", "DEFAULT_SPECTRUM_A", "DEFAULT_SPECTRUM_B", "FlowFunction", "METHODS", "Problem", "Trajectory",
     "canonical_correlations", "compile_exprs", "conserved_Q", "default_problem", "feature_covariance",
-    "flow_function", "gradient_descent", "integrate", "kappa", "kappa_limit", "random_init", "random_orthonormal",
+    "flow_function", "gradient_descent", "integrate", "kappa", "kappa_eig", "kappa_limit", "random_init", "random_orthonormal",
     "random_problem", "rank_of", "series", "view_kappas", "whitened_cross",
 ]

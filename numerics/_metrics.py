@@ -29,6 +29,17 @@ def kappa(p: Problem, W_A: np.ndarray, W_B: np.ndarray) -> float:
     return _cond(np.linalg.svd(feature_covariance(p, W_A, W_B), compute_uv=False), k)
 
 
+def kappa_eig(p: Problem, W_A: np.ndarray, W_B: np.ndarray) -> float:
+    """$|\lambda_1(M)|/|\lambda_k(M)|$: the eigenvalue ratio that THEORY §6 pins to $(\rho_1/\rho_k)^2$.
+
+    At the CCA minimum the eigenvalues of $\lambda M$ are exactly $\rho_i^2$, but $M$ need not
+    be normal, so its singular values (which define `kappa`) can differ from them.
+    """
+    k = min(p.m, rank_of(p.C))
+    ev = np.sort(np.abs(np.linalg.eigvals(feature_covariance(p, W_A, W_B))))[::-1]
+    return _cond(ev, k)
+
+
 def view_kappas(p: Problem, W_A: np.ndarray, W_B: np.ndarray) -> tuple[float, float]:
     """$(\\kappa(W_A A), \\kappa(W_B B))$ over their top $\\min(m, r)$ singular values."""
     k = min(p.m, p.r)
@@ -66,12 +77,13 @@ def kappa_limit(p: Problem) -> float:
 
 
 def series(p: Problem, traj: Trajectory) -> dict[str, np.ndarray]:
-    """κ(t), per-view κ(t), loss(t), ‖Q(t) − Q(0)‖_F and ‖∇L‖ along a trajectory."""
+    """κ(t), eigenvalue κ(t), per-view κ(t), loss(t), ‖Q(t) − Q(0)‖_F and ‖∇L‖ along a trajectory."""
     fn = flow_function(p, traj.terms)
     Q0 = conserved_Q(traj.W_A[0], traj.W_B[0])
-    out = {"t": traj.t, "kappa": [], "kappa_A": [], "kappa_B": [], "loss": [], "Q_drift": [], "grad_norm": []}
+    out = {"t": traj.t, "kappa": [], "kappa_eig": [], "kappa_A": [], "kappa_B": [], "loss": [], "Q_drift": [], "grad_norm": []}
     for WA, WB in zip(traj.W_A, traj.W_B):
         out["kappa"].append(kappa(p, WA, WB))
+        out["kappa_eig"].append(kappa_eig(p, WA, WB))
         ka, kb = view_kappas(p, WA, WB)
         out["kappa_A"].append(ka)
         out["kappa_B"].append(kb)
