@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Callable
 
-import sympy as sp
 
 from . import _symbols as S
 from ._conserved import Q
@@ -79,4 +78,4 @@ def expression_count() -> int:
     return sum(len(fn()) for _, _, fn in _SECTIONS)
 
 
-__all__ = ["derivation_section", "render_derivations", "expression_count", "sp"]
+__all__ = ["derivation_section", "render_derivations", "expression_count"]
