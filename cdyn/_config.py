@@ -39,6 +39,23 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "n_points": ((int,), 401),
         "grad_tol": (_NUMBER, 1e-6),
     },
+    # `cdyn train` (mini-batch SGD). steps = 0 means round(t_end/eta); n_data = 0 means online.
+    "train": {
+        "loss": ((str,), "spectral"),
+        "batch": ((int,), 256),
+        "eta": (_NUMBER, 0.02),
+        "t_end": (_NUMBER, 30.0),
+        "steps": ((int,), 0),
+        "n_data": ((int,), 0),
+        "temperature": (_NUMBER, 1.0),
+        "learn_tau": ((bool,), False),
+        "normalize": ((bool,), False),
+        "weight_decay": (_NUMBER, 0.0),
+        "z_dist": ((str,), "gaussian"),
+        "seed": ((int,), 0),
+        "repeats": ((int,), 1),
+        "n_points": ((int,), 301),
+    },
 }
 
 

@@ -49,3 +49,7 @@ class Claim:
     examples: int | None = None
     #: What the margin measures, in words (shown in the report).
     margin_meaning: str = ""
+    #: Aggregate over every example's `details` (e.g. the worst peak-time error), for the report.
+    summarize: Callable[[list[dict[str, Any]]], dict[str, Any]] | None = None
+    #: At most this many extra checks while shrinking a counterexample (bounds the run time).
+    shrink_budget: int = 200

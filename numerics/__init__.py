@@ -24,3 +24,38 @@ __all__ = [
     "flow_function", "gradient_descent", "integrate", "kappa", "kappa_eig", "kappa_limit", "random_init", "random_orthonormal",
     "random_problem", "rank_of", "series", "view_kappas", "whitened_cross",
 ]
+
+# Decoupled instances, closed forms, stage detection and limit checks (THEORY §5-§7).
+from ._closed import (  # noqa: E402
+    PeakPrediction, carrying_capacity, dlog_kappa_closed, dlog_kappa_split_closed, kappa_law, logistic_X, peak_prediction, positive_only_X,
+    saturation_time,
+)
+from ._decoupled import DecoupledInstance, decoupled_instance, mode_derivatives, mode_q, mode_rhs  # noqa: E402
+from ._general import CanonicalInstance, balanced_init, canonical_instance, principal_angle_sin  # noqa: E402
+from ._kappa_rate import dlog_kappa, dlog_kappa_total  # noqa: E402
+from ._limit import EquilibriumDistance, equilibrium_distance, integrate_to_equilibrium, null_dimension  # noqa: E402
+from ._stages import Stages, detect_stages  # noqa: E402
+
+__all__ += [
+    "CanonicalInstance", "DecoupledInstance", "EquilibriumDistance", "PeakPrediction", "Stages", "balanced_init",
+    "canonical_instance",
+    "carrying_capacity", "decoupled_instance", "detect_stages", "dlog_kappa", "dlog_kappa_closed",
+    "dlog_kappa_split_closed", "dlog_kappa_total",
+    "equilibrium_distance", "integrate_to_equilibrium", "kappa_law", "logistic_X", "mode_derivatives", "mode_q", "mode_rhs", "null_dimension",
+    "peak_prediction", "positive_only_X", "principal_angle_sin", "saturation_time",
+]
+
+# Finite-sample training (issue 4): batch estimators, mini-batch SGD, gaps to a reference run.
+from ._batchfn import BatchFunction, batch_function  # noqa: E402
+from ._sgd import LOSSES, SGDTrajectory, sgd  # noqa: E402
+from ._tracking import tracking_gaps  # noqa: E402
+
+__all__ += ["BatchFunction", "LOSSES", "SGDTrajectory", "batch_function", "sgd", "tracking_gaps"]
+
+# Performance (issue 5): forms of the flow, analytic Jacobian, automatic choices.
+from ._autochoice import data_condition, is_stiff  # noqa: E402
+from ._integrate import PATHS  # noqa: E402
+from ._jacobian import DenseJacobian  # noqa: E402
+from ._reduced import ReducedSystem, why_not_reducible  # noqa: E402
+
+__all__ += ["DenseJacobian", "PATHS", "ReducedSystem", "data_condition", "is_stiff", "why_not_reducible"]

@@ -35,7 +35,6 @@ $S$, then back through the normalisation and the linear maps.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import logsumexp, softmax
 
 __all__ = ["clip_loss", "clip_loss_and_grad"]
 
@@ -105,17 +104,24 @@ def _unnormalize_grad(
     return (dG - G * np.sum(G * dG, axis=1, keepdims=True)) / rho
 
 
-def _loss_from_logits(S: np.ndarray) -> float:
-    r"""Symmetric cross-entropy with the diagonal as labels.
+def _cross_entropy(S: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    r"""Per-example cross-entropy with the diagonal as labels, and the softmax, along `axis`.
 
-    Subtracting the diagonal *before* the log-sum-exp keeps the label term
-    exactly $0$, so a near-zero loss at huge $\tau$ is not the difference of
-    two numbers of size $\tau$ (which would cancel catastrophically).
+    One exponential serves both. The label term is folded in as
+    $\log\sum e^{S-\max} + (\max - S_{ii})$: when the label is the largest logit the
+    bracket is exactly $0$, so a near-zero loss at huge $	au$ is not the difference
+    of two numbers of size $	au$ (which would cancel catastrophically).
     """
-    diag = np.diag(S)
-    rows = logsumexp(S - diag[:, None], axis=1)
-    cols = logsumexp(S - diag[None, :], axis=0)
-    return 0.5 * (float(np.mean(rows)) + float(np.mean(cols)))
+    top = S.max(axis=axis, keepdims=True)
+    E = np.exp(S - top)
+    Z = E.sum(axis=axis, keepdims=True)
+    terms = np.log(np.squeeze(Z, axis=axis)) + (np.squeeze(top, axis=axis) - np.diag(S))
+    return terms, E / Z
+
+
+def _loss_from_logits(S: np.ndarray) -> float:
+    """Symmetric cross-entropy (CLIP's loss) of a square logit matrix."""
+    return 0.5 * (float(np.mean(_cross_entropy(S, 1)[0])) + float(np.mean(_cross_entropy(S, 0)[0])))
 
 
 def _logits(
@@ -196,11 +202,13 @@ def clip_loss_and_grad(
     W_A, W_B, X_A, X_B, tau = _check_inputs(W_A, W_B, X_A, X_B, tau, eps)
     S, G_A, G_B, rho_A, rho_B = _logits(W_A, W_B, X_A, X_B, tau, normalize, eps)
     n = S.shape[0]
-    loss = _loss_from_logits(S)
+    rows, P_rows = _cross_entropy(S, 1)
+    cols, P_cols = _cross_entropy(S, 0)
+    loss = 0.5 * (float(np.mean(rows)) + float(np.mean(cols)))
 
     # Softmax minus one-hot, once for the A->B (row) and once for the B->A
     # (column) classification; 1/(2n) from the two means and the 1/2.
-    dS = softmax(S, axis=1) + softmax(S, axis=0)
+    dS = P_rows + P_cols
     dS[np.diag_indices(n)] -= 2.0
     dS *= 0.5 / n
 

@@ -3,23 +3,122 @@ r"""Integrate the gradient flow with `scipy.integrate.solve_ivp`.
 Two terminal events: divergence ($\|W\|_F$ above `max_norm`) and convergence
 (a *relative* gradient $\|\nabla L\|_F \le$ `grad_tol` $\cdot\,\|C\|_2(\|W_A\|_F+\|W_B\|_F)$,
 which is $O(1)$ at the saddle $W=0$ so it cannot fire there).
+
+The same flow can be integrated in three forms (`path`), all returning full
+$W_A, W_B$ on the time grid; `Trajectory.path` says which one ran:
+
+* `"full"`: the state $W$, right-hand side reading $\Sigma_A, \Sigma_B, C$;
+* `"structured"`: the state $W$, right-hand side from thin factors, $O(m\,d\,(r+k))$;
+* `"reduced"`: the exact reduced ODE of THEORY §8 (isotropic noise), whose cost does not
+  depend on $d$; $W$ is reconstructed exactly from it.
+
+`"auto"` takes the cheapest that applies; `method="auto"` takes LSODA with the analytic
+Jacobian on stiff instances and LSODA otherwise (see `_autochoice`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from ._flowfn import flow_function
+import theory
+
+from ._autochoice import auto_method, estimated_cost, is_stiff, norm_C, thread_limit
+from ._flowfn import flow_function, normalize_terms
+from ._jacobian import MAX_DENSE, DenseJacobian
 from ._problem import Problem
+from ._reduced import ReducedSystem, why_not_reducible
+from ._structured import noise_kinds, values_for
 from ._trajectory import Trajectory
 from ._validate import as_int, as_matrix, as_real
 
 METHODS = ("LSODA", "RK45", "DOP853", "Radau", "BDF", "RK23")
+IMPLICIT = ("LSODA", "Radau", "BDF")
+PATHS = ("auto", "full", "structured", "reduced")
+#: Largest state for which the solver's dense output (`Trajectory.at`) is kept.
+MAX_DENSE_OUTPUT = 5000
 
 
 def check_init(p: Problem, W_A0: object, W_B0: object) -> tuple[np.ndarray, np.ndarray]:
     return as_matrix("W_A0", W_A0, p.m, p.d_A), as_matrix("W_B0", W_B0, p.m, p.d_B)
+
+
+@dataclass
+class OdeSystem:
+    """One form of the flow, ready for `solve_ivp`, with the way back to $(W_A, W_B)$."""
+
+    path: str
+    make_f: Callable[[], Callable[[float, np.ndarray], np.ndarray]]
+    y0: np.ndarray
+    weights: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+    make_jac: Callable[[], Callable | None]
+    cost: float
+    n_A: int  # y[:n_A] is view A's block: its norm is ‖W_A‖_F on every path (isometry)
+
+
+def _weight_system(p: Problem, names: tuple[str, ...], W_A0: np.ndarray, W_B0: np.ndarray, path: str) -> OdeSystem:
+    fn = flow_function(p, names, path=path)
+    m, dA, dB = p.m, p.d_A, p.d_B
+    n = m * dA
+
+    def weights(ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return ys[:n].T.reshape(-1, m, dA), ys[n:].T.reshape(-1, m, dB)
+
+    def make_jac():
+        if n + m * dB > MAX_DENSE:
+            return None
+        if path == "structured":
+            flow = theory.structured_flow(names, *noise_kinds(p)[0])
+        else:
+            flow = theory.gradient_flow(names)
+        S = theory.symbols
+        outs = {"dW_A": flow.dW_A, "dW_B": flow.dW_B}
+        J = DenseJacobian(outs, (S.W_A, S.W_B), {"W_A": (m, dA), "W_B": (m, dB)}, p.dims, _LazyValues(p), S.SYMMETRIC)
+        return J.solver_jac()
+
+    y0 = np.concatenate([W_A0.ravel(), W_B0.ravel()])
+    cost = estimated_cost(fn.rhs_code.flops, fn.rhs_code.n_ops)
+    return OdeSystem(path, fn.vector_field, y0, weights, make_jac, cost, n)
+
+
+class _LazyValues(dict):
+    """Problem values fetched on first use (so a structured Jacobian never forms $\\Sigma_A$)."""
+
+    def __init__(self, p: Problem):
+        super().__init__()
+        self._p = p
+
+    def __missing__(self, key: str) -> object:
+        value = values_for(self._p, (key,))[key]
+        self[key] = value
+        return value
+
+
+def _reduced_system(p: Problem, names: tuple[str, ...], W_A0: np.ndarray, W_B0: np.ndarray) -> OdeSystem:
+    rs = ReducedSystem.build(p, names, W_A0, W_B0)
+    cost = estimated_cost(rs.code.flops, rs.code.n_ops)
+    n_A = rs.shapes["X_A"][0] * (rs.shapes["X_A"][1] + rs.shapes["Y_A"][1])
+    return OdeSystem("reduced", rs.vector_field, rs.y0, rs.weights, rs.jacobian, cost, n_A)
+
+
+def build_system(p: Problem, names: tuple[str, ...], W_A0: np.ndarray, W_B0: np.ndarray, path: str) -> OdeSystem:
+    """The form of the flow `path` asks for (`"auto"`: the cheapest one that applies)."""
+    if path not in PATHS:
+        raise ValueError(f"path: unknown form {path!r}; choose from {', '.join(PATHS)}")
+    if path == "reduced":
+        reason = why_not_reducible(p, names)
+        if reason is not None:
+            raise ValueError(f"path: the reduced ODE does not apply here: {reason}")
+        return _reduced_system(p, names, W_A0, W_B0)
+    if path != "auto":
+        return _weight_system(p, names, W_A0, W_B0, path)
+    options = [_weight_system(p, names, W_A0, W_B0, "full"), _weight_system(p, names, W_A0, W_B0, "structured")]
+    if why_not_reducible(p, names) is None:
+        options.append(_reduced_system(p, names, W_A0, W_B0))
+    return min(options, key=lambda s: s.cost)  # ties keep the first (full)
 
 
 def integrate(
@@ -29,67 +128,106 @@ def integrate(
     t_end: float,
     terms: object = ("pos", "neg"),
     *,
-    method: str = "LSODA",
+    method: str = "auto",
     rtol: float = 1e-8,
     atol: float = 1e-12,
     n_points: int = 401,
     max_norm: float = 1e6,
     grad_tol: float | None = None,
+    path: str = "auto",
+    jac: bool | None = None,
+    threads: int | str | None = "auto",
 ) -> Trajectory:
-    """Gradient flow from $(W_{A0}, W_{B0})$ on $[0, t_{end}]$, sampled at `n_points` times."""
-    fn = flow_function(problem, terms)
+    """Gradient flow from $(W_{A0}, W_{B0})$ on $[0, t_{end}]$, sampled at `n_points` times.
+
+    `path`: "auto" | "full" | "structured" | "reduced". `method`: "auto" or a `solve_ivp`
+    method. `jac`: use the analytic Jacobian (None: for BDF/Radau always, for LSODA on
+    stiff instances; it is assembled densely, so only up to `MAX_DENSE` state entries).
+    `threads`: BLAS threads ("auto": one for small right-hand sides, None: leave as is).
+    """
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem: expected numerics.Problem, got {type(problem).__name__}")
+    names = normalize_terms(terms)
     W_A0, W_B0 = check_init(problem, W_A0, W_B0)
     t_end = as_real("t_end", t_end, low=0.0, strict=True)
-    if method not in METHODS:
-        raise ValueError(f"method: unknown solver {method!r}; choose from {', '.join(METHODS)}")
+    if method != "auto" and method not in METHODS:
+        raise ValueError(f"method: unknown solver {method!r}; choose from auto, {', '.join(METHODS)}")
+    if jac is not None and not isinstance(jac, bool):
+        raise TypeError(f"jac: expected True, False or None, got {type(jac).__name__}")
     n_points = as_int("n_points", n_points, low=2)
     max_norm = as_real("max_norm", max_norm, low=0.0, strict=True)
-    m, dA, dB = problem.m, problem.d_A, problem.d_B
-    n = m * dA
-    f = fn.vector_field()
-    C_scale = float(np.linalg.norm(problem.C, 2)) or 1.0
+    tol = None if grad_tol is None else as_real("grad_tol", grad_tol, low=0.0, strict=True)
+    # Setup is thin LAPACK (SVDs of d×r factors), where a second BLAS thread on a busy
+    # 2-core machine was measured 100× slower: one thread.
+    with thread_limit(0.0, 1 if threads is not None else None):
+        system = build_system(problem, names, W_A0, W_B0, path)
+    if method == "auto":
+        method, use_jac = auto_method(problem, system.y0.size, MAX_DENSE)
+        use_jac = use_jac if jac is None else jac
+    else:
+        use_jac = (method in ("BDF", "Radau") or method == "LSODA" and is_stiff(problem)) if jac is None else jac
+    jac_fn = system.make_jac() if use_jac and method in IMPLICIT else None
+    sol = _solve(system, t_end, method, jac_fn, rtol, atol, n_points, max_norm, tol, norm_C(problem) or 1.0, threads)
+    return _trajectory(sol, system, method + ("+jac" if jac_fn is not None else ""), names, max_norm)
+
+
+def _solve(system: OdeSystem, t_end, method, jac_fn, rtol, atol, n_points, max_norm, tol, C_scale, threads):
+    f_raw, n = system.make_f(), system.n_A
+    last: list = [None, None, None]
+
+    def f(t: float, y: np.ndarray) -> np.ndarray:
+        out = f_raw(t, y)
+        last[:] = (t, y.copy(), out)
+        return out
+
+    def rhs_at(t: float, y: np.ndarray) -> np.ndarray:
+        # Explicit RK methods evaluate f at the accepted (t, y) (first-same-as-last), which
+        # is exactly where the event asks: reuse it instead of paying a second evaluation.
+        if last[0] == t and np.array_equal(last[1], y):
+            return last[2]
+        return f_raw(t, y)
 
     def diverged(_t: float, y: np.ndarray) -> float:
         return max_norm - float(np.linalg.norm(y)) if np.all(np.isfinite(y)) else -1.0
 
     diverged.terminal = True  # type: ignore[attr-defined]
     events = [diverged]
-    if grad_tol is not None:
-        tol = as_real("grad_tol", grad_tol, low=0.0, strict=True)
-
+    if tol is not None:
         def converged(t: float, y: np.ndarray) -> float:
-            g = float(np.linalg.norm(f(t, y)))
-            scale = C_scale * (np.linalg.norm(y[:n]) + np.linalg.norm(y[n:]))
-            return g - tol * scale
+            g = float(np.linalg.norm(rhs_at(t, y)))
+            return g - tol * C_scale * (np.linalg.norm(y[:n]) + np.linalg.norm(y[n:]))
 
         converged.terminal = True  # type: ignore[attr-defined]
         converged.direction = -1  # type: ignore[attr-defined]
         events.append(converged)
+    kwargs = {"jac": jac_fn} if jac_fn is not None else {}
+    # Dense output keeps every step's interpolant (DOP853: 7 state vectors a step), which
+    # for a full state of m·d = 10⁵ entries is gigabytes: only for small states.
+    dense = system.y0.size <= MAX_DENSE_OUTPUT
+    with np.errstate(over="ignore", invalid="ignore"), thread_limit(system.cost, threads):
+        return solve_ivp(f, (0.0, t_end), system.y0, method=method, t_eval=np.linspace(0.0, t_end, n_points),
+                         dense_output=dense, events=events, rtol=rtol, atol=atol, **kwargs)
 
-    y0 = np.concatenate([W_A0.ravel(), W_B0.ravel()])
-    t_eval = np.linspace(0.0, t_end, n_points)
-    with np.errstate(over="ignore", invalid="ignore"):
-        sol = solve_ivp(f, (0.0, t_end), y0, method=method, t_eval=t_eval, dense_output=True,
-                        events=events, rtol=rtol, atol=atol)
+
+def _trajectory(sol, system: OdeSystem, method: str, names: tuple[str, ...], max_norm: float) -> Trajectory:
     status, t_stop = "completed", float(sol.t[-1]) if sol.t.size else 0.0
     if sol.status == 1:
         fired = [i for i, te in enumerate(sol.t_events) if te.size]
         status = "diverged" if fired and fired[0] == 0 else "converged"
         t_stop = float(sol.t_events[fired[0]][0])
     elif sol.status == -1:
-        status = "failed"
         bad = sol.y.size and not np.all(np.isfinite(sol.y))
         status = "diverged" if bad or (sol.y.size and np.linalg.norm(sol.y[:, -1]) > max_norm / 10) else "failed"
     ts, ys = sol.t, sol.y
     if status in ("diverged", "converged") and (ts.size == 0 or ts[-1] < t_stop):
+        fired = [i for i, te in enumerate(sol.t_events) if te.size]
         ts = np.append(ts, t_stop)
-        ys = np.concatenate([ys, sol.sol(t_stop)[:, None]], axis=1)
-    W_A = ys[:n].T.reshape(-1, m, dA)
-    W_B = ys[n:].T.reshape(-1, m, dB)
+        ys = np.concatenate([ys, sol.y_events[fired[0]][0][:, None]], axis=1)
+    W_A, W_B = system.weights(ys)
 
     def dense(t: float) -> tuple[np.ndarray, np.ndarray]:
-        y = sol.sol(t)
-        return y[:n].reshape(m, dA), y[n:].reshape(m, dB)
+        a, b = system.weights(sol.sol(t)[:, None])
+        return a[0], b[0]
 
-    return Trajectory(ts, W_A, W_B, status, t_stop, int(sol.nfev), method, fn.terms,
-                      message=str(sol.message), dense=dense if sol.sol is not None else None)
+    return Trajectory(ts, W_A, W_B, status, t_stop, int(sol.nfev), method, names, message=str(sol.message),
+                      path=system.path, dense=dense if sol.sol is not None else None)

@@ -30,7 +30,7 @@ def kappa(p: Problem, W_A: np.ndarray, W_B: np.ndarray) -> float:
 
 
 def kappa_eig(p: Problem, W_A: np.ndarray, W_B: np.ndarray) -> float:
-    """$|\lambda_1(M)|/|\lambda_k(M)|$: the eigenvalue ratio that THEORY §6 pins to $(\rho_1/\rho_k)^2$.
+    r"""$|\lambda_1(M)|/|\lambda_k(M)|$: the eigenvalue ratio that THEORY §6 pins to $(\rho_1/\rho_k)^2$.
 
     At the CCA minimum the eigenvalues of $\lambda M$ are exactly $\rho_i^2$, but $M$ need not
     be normal, so its singular values (which define `kappa`) can differ from them.

@@ -1,0 +1,152 @@
+"""`cdyn train`: mini-batch SGD (spectral, CLIP or positive-only loss) beside the gradient flow.
+
+Writes `train.npz` (snapshots of every run and of the flow), `summary.json` (deterministic:
+same config and seed, same file) and `kappa_sgd_vs_flow.png`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+import numerics
+from numerics._tracking import resolvable_kappa, rms
+
+from ._common import blas_threads, problem_from_config, write_json
+from ._config import load_config
+from ._train_plots import plot_train
+from .cli import app
+
+#: The population loss each training loss is compared with (its flow).
+FLOW_TERMS = {"spectral": ("pos", "neg"), "clip": ("pos", "neg"), "pos-only": ("pos",)}
+
+
+def _merge(cfg: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
+    """Command-line flags override [train] of the config, which overrides the defaults."""
+    return cfg["train"] | {k: v for k, v in flags.items() if v is not None}
+
+
+def _series(p: numerics.Problem, traj: numerics.Trajectory, flow: numerics.Trajectory,
+            terms: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """κ, population loss and the relative M gap to the flow at the run's snapshot times."""
+    fn = numerics.flow_function(p, terms)
+    out: dict[str, list[float]] = {"kappa": [], "loss": [], "M_gap": []}
+    for t, a, b in zip(traj.t, traj.W_A, traj.W_B):
+        M = numerics.feature_covariance(p, a, b)
+        out["kappa"].append(numerics.kappa(p, a, b))
+        out["loss"].append(fn.loss(a, b))
+        if t <= flow.t[-1]:
+            Mf = numerics.feature_covariance(p, *flow.at(float(t)))
+            out["M_gap"].append(float(np.linalg.norm(M - Mf) / max(np.linalg.norm(Mf), np.finfo(float).tiny)))
+        else:
+            out["M_gap"].append(np.nan)
+    return {"t": traj.t} | {k: np.asarray(v) for k, v in out.items()}
+
+
+def _stages(t: np.ndarray, kappa: np.ndarray) -> dict[str, float]:
+    i = int(np.nanargmax(kappa))
+    return {"initial": kappa[0], "peak": kappa[i], "peak_time": t[i], "final": kappa[-1]}
+
+
+@app.command()
+def train(
+    loss: Optional[str] = typer.Option(None, "--loss", help="spectral | clip | pos-only ([train].loss)."),
+    batch: Optional[int] = typer.Option(None, "--batch", help="Pairs per batch; the others are the negatives."),
+    eta: Optional[float] = typer.Option(None, "--eta", help="Step size η; time is t = kη."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Number of steps (default: t_end/η)."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="CLIP temperature T (logits ⟨f_A, f_B⟩/T)."),
+    learn_tau: Optional[bool] = typer.Option(None, "--learn-tau/--fixed-tau", help="CLIP: learn the temperature."),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="Weight decay μ."),
+    repeats: Optional[int] = typer.Option(None, "--repeats", help="Runs with seeds seed, seed+1, ... (RMS gaps)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the batches (the instance is [problem].seed)."),
+    config: Path = typer.Option(None, "--config", help="TOML file ([problem], [init], [train])."),
+    out: Path = typer.Option(Path("out_train"), "--out", help="Output directory."),
+) -> None:
+    """Train linear encoders by mini-batch SGD and overlay κ(t) on the gradient flow's κ(t)."""
+    cfg = load_config(config)
+    tr = _merge(cfg, {"loss": loss, "batch": batch, "eta": eta, "steps": steps, "temperature": temperature,
+                      "learn_tau": learn_tau, "weight_decay": weight_decay, "repeats": repeats, "seed": seed})
+    if tr["loss"] not in numerics.LOSSES:
+        raise ValueError(f"loss: unknown loss {tr['loss']!r}; choose from {', '.join(numerics.LOSSES)}")
+    if tr["repeats"] < 1:
+        raise ValueError(f"repeats: must be >= 1, got {tr['repeats']}")
+    p = problem_from_config(cfg)
+    W_A0, W_B0 = numerics.random_init(p, cfg["init"]["scale"], cfg["init"]["seed"])
+    kw = dict(batch=tr["batch"], loss=tr["loss"], temperature=tr["temperature"], learn_tau=tr["learn_tau"],
+              normalize=tr["normalize"], weight_decay=tr["weight_decay"], z_dist=tr["z_dist"],
+              n_data=tr["n_data"] or None, n_points=tr["n_points"])
+    kw |= {"steps": tr["steps"]} if tr["steps"] else {"t_end": tr["t_end"]}
+    console = Console(stderr=True)
+    runs = []
+    t0 = time.perf_counter()
+    with blas_threads(max(p.d_A, p.d_B)), Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            console=console, transient=True) as bar:
+        for r in range(tr["repeats"]):
+            task = bar.add_task(f"{tr['loss']} SGD, seed {tr['seed'] + r}", total=None)
+            cb = lambda k, n, task=task: bar.update(task, completed=k, total=n)  # noqa: E731
+            runs.append(numerics.sgd(p, W_A0, W_B0, tr["eta"], seed=tr["seed"] + r, progress=cb, **kw))
+        t_sgd = time.perf_counter() - t0
+        mu = tr["weight_decay"]
+        fp = p.replace(mu=mu) if mu > 0 else p  # the flow of the same loss terms, same μ
+        terms = FLOW_TERMS[tr["loss"]] + (("wd",) if mu > 0 else ())
+        # The planned horizon (also when a run diverged early: the flow is drawn in full).
+        horizon = (tr["steps"] or max(1, round(tr["t_end"] / tr["eta"]))) * tr["eta"]
+        with console.status("integrating the flow"):
+            flow = numerics.integrate(fp, W_A0, W_B0, horizon, terms, n_points=tr["n_points"])
+        sf = numerics.series(fp, flow)
+        series = [_series(fp, r, flow, terms) for r in runs]
+    _write(out, cfg, tr, fp, runs, series, flow, sf, terms)
+    s0, limit = series[0], numerics.kappa_limit(p)
+    st, sf_st = _stages(s0["t"], s0["kappa"]), _stages(sf["t"], sf["kappa"])
+    typer.echo(f"{runs[0].method}: {runs[0].status} at t={runs[0].t_stop:.4g} ({runs[0].nfev} steps, "
+               f"{t_sgd:.2f}s for {len(runs)} run(s))")
+    typer.echo(f"kappa SGD : initial {st['initial']:.3g}, peak {st['peak']:.3g} at t={st['peak_time']:.3g}, "
+               f"final {st['final']:.4g}")
+    typer.echo(f"kappa flow: initial {sf_st['initial']:.3g}, peak {sf_st['peak']:.3g} at t={sf_st['peak_time']:.3g}, "
+               f"final {sf_st['final']:.4g} ({flow.status}); CCA limit {limit:.4g}")
+    typer.echo(f"wrote {out}/train.npz, summary.json, kappa_sgd_vs_flow.png")
+
+
+def _write(out: Path, cfg: dict, tr: dict, p: numerics.Problem, runs: list[numerics.SGDTrajectory],
+           series: list[dict[str, np.ndarray]], flow: numerics.Trajectory, sf: dict[str, np.ndarray],
+           terms: tuple[str, ...]) -> None:
+    """train.npz, summary.json (no timings: same seed, same file) and the figure."""
+    out.mkdir(parents=True, exist_ok=True)
+    arrays: dict[str, np.ndarray] = {"flow_t": sf["t"], "flow_kappa": sf["kappa"], "flow_loss": sf["loss"],
+                                     "flow_W_A": flow.W_A, "flow_W_B": flow.W_B}
+    for i, (r, s) in enumerate(zip(runs, series)):
+        arrays |= {f"run{i}_t": r.t, f"run{i}_W_A": r.W_A, f"run{i}_W_B": r.W_B, f"run{i}_kappa": s["kappa"],
+                   f"run{i}_loss": s["loss"], f"run{i}_batch_loss": r.batch_loss, f"run{i}_M_gap": s["M_gap"]}
+        if r.temperature is not None:
+            arrays[f"run{i}_temperature"] = r.temperature
+    np.savez_compressed(out / "train.npz", **arrays)
+    limit = numerics.kappa_limit(p)
+    gaps = [numerics.tracking_gaps(p, r, flow) for r in runs]
+    summary = {
+        "problem": cfg["problem"], "init": cfg["init"], "train": tr, "flow_terms": list(terms),
+        "runs": [r.summary() | {"kappa": _stages(s["t"], s["kappa"]), "gap_to_flow": g}
+                 for r, s, g in zip(runs, series, gaps)],
+        "flow": flow.summary() | {"kappa": _stages(sf["t"], sf["kappa"])},
+        "cca_limit": limit,
+        "rms_gap_to_flow": {k: rms([g[k] for g in gaps])[0] for k in ("M_rel", "log_kappa", "loss")},
+        "sqrt_eta_over_batch": float(np.sqrt(tr["eta"] / tr["batch"])),
+    }
+    write_json(out / "summary.json", summary)
+    label = f"{tr['loss']} SGD, batch {tr['batch']}, η = {tr['eta']:g}"
+    if tr["loss"] == "clip":
+        final_T = f" → {runs[0].temperature[-1]:.3g} (learned)" if tr["learn_tau"] else ""
+        label += f", T = {tr['temperature']:g}{final_T}"
+    weights = [f"λ = {p.lam:g}"] * ("neg" in terms) + [f"μ = {p.mu:g}"] * ("wd" in terms)
+    flow_label = f"gradient flow of {' + '.join(terms)}" + (f" ({', '.join(weights)})" if weights else "")
+    seeds = f"{tr['seed']}" + (f"…{tr['seed'] + len(runs) - 1}" if len(runs) > 1 else "")
+    title = f"κ(t): {tr['loss']} mini-batch SGD (seed {seeds}) over the gradient flow"
+    runs_plot = [{"t": s["t"], "kappa": s["kappa"], "M_gap": s["M_gap"], "label": label} for s in series]
+    plot_train(out / "kappa_sgd_vs_flow.png", sf | {"status": flow.status}, runs_plot, limit, title, flow_label,
+               resolvable_kappa(p.m))

@@ -1,0 +1,96 @@
+"""`cdyn verify`: run the claims of THEORY §7 as property tests, print a table, write report/.
+
+Exit status: 0 when every expected-true claim is verified and every expected-false claim
+falsified, 1 otherwise, 2 on bad input (`main()` turns the ValueErrors below into one line).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from threadpoolctl import threadpool_limits
+
+import claims as claims_pkg
+
+from .cli import app
+
+
+def _replay(path: Path) -> int:
+    if not path.is_file():
+        raise ValueError(f"replay: no such file {str(path)!r}")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"replay: {path.name} is not a JSON counterexample ({err})") from None
+    claim, res = claims_pkg.replay(record)
+    stored = record.get("margin")
+    same = isinstance(stored, (int, float)) and float(stored) == float(res.margin)
+    typer.echo(f"{claim.id}: {claim.title}")
+    typer.echo(f"replayed margin {float(res.margin)!r} (stored {stored!r}): "
+               f"{'reproduced exactly' if same else 'DIFFERENT'}; the claim {'holds' if res.holds else 'fails'} here")
+    return 0 if same else 1
+
+
+def _table(results: list[claims_pkg.ClaimResult]) -> Table:
+    t = Table(title="cdyn verify")
+    for col in ("id", "expected", "result", "examples", "worst margin", "seconds", "ok"):
+        t.add_column(col, justify="right" if col in ("examples", "worst margin", "seconds") else "left")
+    for r in results:
+        style = "green" if r.ok else "red"
+        t.add_row(r.claim.id, str(r.claim.expected).lower(), f"[{style}]{r.result}[/{style}]", str(r.examples),
+                  f"{r.worst_margin:.3g}", f"{r.seconds:.1f}", "✓" if r.ok else "✗")
+    return t
+
+
+@app.command()
+def verify(
+    claims: str = typer.Option(None, "--claims", help="Comma-separated claim ids (default: all registered)."),
+    examples: int = typer.Option(None, "--examples", help="Examples per claim (default: each claim's budget)."),
+    seed: int = typer.Option(0, "--seed", help="Hypothesis seed: the same seed gives the same examples."),
+    out: Path = typer.Option(Path("report"), "--out", help="Output directory."),
+    replay: Path = typer.Option(None, "--replay", help="Re-run a saved counterexample JSON and compare its margin."),
+    no_figures: bool = typer.Option(False, "--no-figures", help="Skip the figures (faster)."),
+) -> None:
+    """Check every claim of THEORY §7 with Hypothesis; write report/ (table, counterexamples, figures)."""
+    if replay is not None:
+        raise typer.Exit(_replay(replay))
+    if examples is not None and examples < 1:
+        raise ValueError(f"examples: must be >= 1, got {examples}")
+    if seed < 0:
+        raise ValueError(f"seed: must be >= 0, got {seed}")
+    chosen = claims_pkg.select(claims)
+    err = Console(stderr=True)
+    t0 = time.perf_counter()
+    with Progress(TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=False) as bar:
+        tasks = {c.id: bar.add_task(c.id, total=examples or c.examples or claims_pkg.DEFAULT_EXAMPLES)
+                 for c in chosen}
+
+        def progress(claim: claims_pkg.Claim, calls: int, phase: str) -> None:
+            task = tasks[claim.id]
+            total = bar.tasks[task].total or 1
+            bar.update(task, completed=min(calls, total), description=f"{claim.id} ({phase})")
+
+        results = []
+        for c in chosen:
+            results.append(claims_pkg.run_claim(c, examples=examples, seed=seed, progress=progress))
+            r = results[-1]
+            bar.update(tasks[c.id], completed=bar.tasks[tasks[c.id]].total, description=f"{c.id}: {r.result}")
+    Console().print(_table(results))
+    from ._report import write_report
+
+    command = "cdyn " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "cdyn verify"
+    with err.status("writing the report and figures"), threadpool_limits(limits=1):
+        write_report(out, results, seed=seed, examples=examples, figures=not no_figures, command=command)
+    failed = [r.claim.id for r in results if not r.ok]
+    verdict = "all as expected" if not failed else "NOT as expected: " + ", ".join(failed)
+    typer.echo(f"wrote {out}/report.md, results.json, counterexamples/ ({time.perf_counter() - t0:.1f}s); {verdict}")
+    raise typer.Exit(1 if failed else 0)
