@@ -9,7 +9,7 @@ import typer
 from ._config import ConfigError
 
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
     help="Contrastive-dynamics: derive, integrate and property-test the flow of Ren & Li (2023).",
 )
 
