@@ -35,7 +35,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "t_end": (_NUMBER, 200.0),
         "eta": (_NUMBER, 0.01),
         "terms": ((list,), ["pos", "neg"]),
-        "method": ((str,), "LSODA"),
+        "method": ((str,), "auto"),
         "n_points": ((int,), 401),
         "grad_tol": (_NUMBER, 1e-6),
     },
