@@ -38,6 +38,7 @@ def derive(
         typer.echo(f"{out}/ is up to date ({len(theory.render_derivations())} files)")
         return
     names = tuple(t.strip() for t in terms.split(",") if t.strip())
+    theory.gradient_flow(names)  # validate the names before printing anything
     for group in (("pos",), ("neg",), names):
         flow = theory.gradient_flow(group)
         typer.echo(f"# terms: {', '.join(group)}")
