@@ -33,21 +33,21 @@ def problem_from_config(cfg: dict[str, dict[str, Any]]) -> numerics.Problem:
         noise_B=p["noise_B"], lam=p["lam"], mu=p["mu"], shared_right=p["shared_right"], seed=p["seed"])
 
 
-def _jsonable(x: Any) -> Any:
+def jsonable(x: Any, *, nonfinite_as_str: bool = True) -> Any:
+    """NumPy arrays/scalars to Python ones, recursively; inf/nan as strings unless told not to."""
     if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
+        return {str(k): jsonable(v, nonfinite_as_str=nonfinite_as_str) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
+        return [jsonable(v, nonfinite_as_str=nonfinite_as_str) for v in x]
     if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, (np.floating, float)):
-        v = float(x)
-        return v if np.isfinite(v) else str(v)
-    if isinstance(x, np.integer):
-        return int(x)
+        return jsonable(x.tolist(), nonfinite_as_str=nonfinite_as_str)
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and nonfinite_as_str and not np.isfinite(x):
+        return str(x)
     return x
 
 
 def write_json(path: Path, data: dict) -> None:
     """Deterministic JSON (sorted keys; inf/nan as strings)."""
-    path.write_text(json.dumps(_jsonable(data), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(jsonable(data), indent=2, sort_keys=True) + "\n", encoding="utf-8")

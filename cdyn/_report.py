@@ -12,7 +12,7 @@ import numerics
 from claims import ClaimResult
 
 from . import _report_figures as figs
-from ._common import _jsonable, write_json
+from ._common import jsonable, write_json
 
 FIGURES = {
     "kappa_stages.png": "κ(t) on the default instance for positive pairs only (grows until the weights diverge), "
@@ -53,19 +53,6 @@ def mu_sweep() -> list[dict[str, Any]]:
     return rows
 
 
-def plain(x: Any) -> Any:
-    """NumPy scalars/arrays to Python ones, recursively (so `json` accepts every detail)."""
-    if isinstance(x, dict):
-        return {str(k): plain(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [plain(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return plain(x.tolist())
-    if isinstance(x, np.generic):
-        return x.item()
-    return x
-
-
 def _fmt(x: Any) -> str:
     if isinstance(x, float):
         return f"{x:.3g}"
@@ -85,7 +72,7 @@ def counterexample_line(r: ClaimResult) -> str:
     """One line: the shrunk instance's essentials and its margin."""
     ce = r.counterexample or {}
     inst = {k: v for k, v in ce.get("instance", {}).items() if k not in ("seed",)}
-    return f"**{r.claim.id}** (margin {ce.get('margin', float('nan')):.3g}): `{json.dumps(plain(inst))}`"
+    return f"**{r.claim.id}** (margin {ce.get('margin', float('nan')):.3g}): `{json.dumps(jsonable(inst))}`"
 
 
 def write_report(out: Path, results: list[ClaimResult], *, seed: int, examples: int | None, figures: bool,
@@ -96,7 +83,7 @@ def write_report(out: Path, results: list[ClaimResult], *, seed: int, examples: 
     for r in results:  # a claim re-run replaces its old counterexample (or removes it)
         (ce_dir / f"{r.claim.id}.json").unlink(missing_ok=True)
         if r.counterexample is not None:
-            write_json(ce_dir / f"{r.claim.id}.json", plain(r.counterexample))
+            write_json(ce_dir / f"{r.claim.id}.json", r.counterexample)
     extra: dict[str, Any] = {"mu_sweep": mu_sweep()}
     if figures:
         by = {r.claim.id: r for r in results}
@@ -108,7 +95,7 @@ def write_report(out: Path, results: list[ClaimResult], *, seed: int, examples: 
         extra["cca_limit"] = figs.cca_limit(out / "cca_limit.png", c8, c9)
     data = {"seed": seed, "examples_option": examples, "ok": all(r.ok for r in results),
             "claims": [r.as_json() for r in results], "analyses": extra}
-    data = plain(data)
+    data = jsonable(data, nonfinite_as_str=False)  # the markdown formats inf/nan itself
     write_json(out / "results.json", data)
     (out / "report.md").write_text(_markdown(results, data, figures, command), encoding="utf-8")
     return data
@@ -139,7 +126,7 @@ def _markdown(results: list[ClaimResult], data: dict[str, Any], figures: bool, c
             md += [f"**Error:** `{r.error}`", ""]
         summ = {k: v for k, v in r.summary.items() if k != "points"}
         if summ:
-            md += ["Summary over the examples: `" + json.dumps(_jsonable(plain(summ))) + "`", ""]
+            md += ["Summary over the examples: `" + json.dumps(jsonable(summ)) + "`", ""]
     if figures:
         md += ["## Figures", ""]
         for name, caption in FIGURES.items():

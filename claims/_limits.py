@@ -46,7 +46,7 @@ def limit_run(p: Problem, W_A0: np.ndarray, W_B0: np.ndarray, init_scale: float,
               terms: tuple[str, ...] = ("pos", "neg")) -> dict[str, Any]:
     r"""Run to the limit: doubling chunks from the escape time $\log(1/X_0)/(2\sigma_{\min}(C))$."""
     s = np.linalg.svd(p.C, compute_uv=False)
-    k = min(p.m, numerics.rank_of(p.C))
+    k = min(p.m, p.rank_C)
     t0 = float(np.log(1.0 / init_scale**2) / (2 * s[k - 1]))
     # rtol 1e-8 suffices: the end state's accuracy is judged by the Newton step, not by the solver.
     W_A, W_B, ed, t, nfev = numerics.integrate_to_equilibrium(

@@ -14,14 +14,13 @@ from __future__ import annotations
 import numpy as np
 
 from ._flowfn import flow_function
-from ._metrics import rank_of
 from ._problem import Problem
 
 
 def dlog_kappa(p: Problem, W_A: np.ndarray, W_B: np.ndarray,
                terms: tuple[str, ...] = ("pos", "neg")) -> dict[str, float]:
     """Each term's contribution to $d\\log\\kappa/dt$ at $(W_A, W_B)$ (they add up to the total)."""
-    k = min(p.m, rank_of(p.C))
+    k = min(p.m, p.rank_C)
     C = p.C
     U, s, Vt = np.linalg.svd(W_A @ C @ W_B.T)
     u1, v1, uk, vk = U[:, 0], Vt[0], U[:, k - 1], Vt[k - 1]
@@ -35,7 +34,7 @@ def dlog_kappa(p: Problem, W_A: np.ndarray, W_B: np.ndarray,
 
 def dlog_kappa_total(p: Problem, W_A: np.ndarray, W_B: np.ndarray, terms: tuple[str, ...] = ("pos", "neg")) -> float:
     """$d\\log\\kappa/dt$ along the flow of `terms` (one compiled RHS, not a sum of per-term calls)."""
-    k = min(p.m, rank_of(p.C))
+    k = min(p.m, p.rank_C)
     C = p.C
     U, s, Vt = np.linalg.svd(W_A @ C @ W_B.T)
     dA, dB = flow_function(p, terms)(W_A, W_B)

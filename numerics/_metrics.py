@@ -5,13 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._flowfn import flow_function
-from ._problem import Problem
+from ._problem import Problem, rank_of
 from ._trajectory import Trajectory
-
-
-def rank_of(X: np.ndarray, rtol: float = 1e-10) -> int:
-    s = np.linalg.svd(X, compute_uv=False)
-    return int(np.sum(s > rtol * (s[0] if s.size and s[0] > 0 else 1.0)))
 
 
 def feature_covariance(p: Problem, W_A: np.ndarray, W_B: np.ndarray) -> np.ndarray:
@@ -25,7 +20,7 @@ def _cond(s: np.ndarray, k: int) -> float:
 
 def kappa(p: Problem, W_A: np.ndarray, W_B: np.ndarray) -> float:
     """$\\kappa = \\sigma_1(M)/\\sigma_k(M)$ with $k = \\min(m, \\operatorname{rank} C)$."""
-    k = min(p.m, rank_of(p.C))
+    k = min(p.m, p.rank_C)
     return _cond(np.linalg.svd(feature_covariance(p, W_A, W_B), compute_uv=False), k)
 
 
@@ -35,7 +30,7 @@ def kappa_eig(p: Problem, W_A: np.ndarray, W_B: np.ndarray) -> float:
     At the CCA minimum the eigenvalues of $\lambda M$ are exactly $\rho_i^2$, but $M$ need not
     be normal, so its singular values (which define `kappa`) can differ from them.
     """
-    k = min(p.m, rank_of(p.C))
+    k = min(p.m, p.rank_C)
     ev = np.sort(np.abs(np.linalg.eigvals(feature_covariance(p, W_A, W_B))))[::-1]
     return _cond(ev, k)
 
@@ -66,7 +61,7 @@ def whitened_cross(p: Problem) -> np.ndarray:
 
 def canonical_correlations(p: Problem) -> np.ndarray:
     """$\\rho_1 \\ge \\rho_2 \\ge \\dots$: singular values of the whitened cross-covariance."""
-    return np.linalg.svd(whitened_cross(p), compute_uv=False)[: rank_of(p.C)]
+    return np.linalg.svd(whitened_cross(p), compute_uv=False)[: p.rank_C]
 
 
 def kappa_limit(p: Problem) -> float:

@@ -19,6 +19,11 @@ from ._compile import compile_exprs
 from ._validate import as_int, as_matrix, as_psd, as_real
 
 
+def rank_of(X: np.ndarray, rtol: float = 1e-10) -> int:
+    s = np.linalg.svd(X, compute_uv=False)
+    return int(np.sum(s > rtol * (s[0] if s.size and s[0] > 0 else 1.0)))
+
+
 @dataclass(frozen=True, eq=False)
 class Problem:
     """Data matrices (A: d_A×r, B: d_B×r, A_xi: d_A×k_A, B_xi: d_B×k_B, Sigma_z: r×r), m, λ, μ."""
@@ -95,6 +100,11 @@ class Problem:
     @property
     def C(self) -> np.ndarray:
         return self._moments[2]
+
+    @cached_property
+    def rank_C(self) -> int:
+        """Numerical rank of $C$ (so $k = \\min(m, \\operatorname{rank} C)$ costs one SVD per problem)."""
+        return rank_of(self.C)
 
     def values(self) -> dict[str, object]:
         """Every named input a compiled theory expression may read."""

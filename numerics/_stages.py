@@ -19,7 +19,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from ._kappa_rate import dlog_kappa_total
-from ._metrics import kappa, kappa_limit, rank_of
+from ._metrics import kappa, kappa_limit
 from ._problem import Problem
 from ._trajectory import Trajectory
 
@@ -71,7 +71,7 @@ def detect_stages(p: Problem, traj: Trajectory, terms: tuple[str, ...] | None = 
     logk = np.log(kap)
     i = int(np.argmax(kap))
     t_peak = refine_peak(p, traj, i, terms)
-    k = min(p.m, rank_of(p.C))
+    k = min(p.m, p.rank_C)
     g = np.linalg.svd(p.C, compute_uv=False)
     limit = kappa_limit(p)
     rate1 = _slope(traj.t[: i + 1], logk[: i + 1], logk[0], logk[i])
