@@ -13,6 +13,7 @@ from claims import ClaimResult
 
 from . import _report_figures as figs
 from ._common import jsonable, write_json
+from ._outputs import staged_directory
 
 FIGURES = {
     "kappa_stages.png": "κ(t) on the default instance for positive pairs only (grows until the weights diverge), "
@@ -77,11 +78,17 @@ def counterexample_line(r: ClaimResult) -> str:
 
 def write_report(out: Path, results: list[ClaimResult], *, seed: int, examples: int | None, figures: bool,
                  command: str) -> dict[str, Any]:
-    out.mkdir(parents=True, exist_ok=True)
+    """Build the whole report in a hidden sibling of `out` and swap it in: `out` is always one
+    run's report, and a run that fails or is interrupted leaves the previous report intact."""
+    with staged_directory(out) as stage:
+        return _write_report(stage, results, seed=seed, examples=examples, figures=figures, command=command)
+
+
+def _write_report(out: Path, results: list[ClaimResult], *, seed: int, examples: int | None, figures: bool,
+                  command: str) -> dict[str, Any]:
     ce_dir = out / "counterexamples"
-    ce_dir.mkdir(exist_ok=True)
-    for r in results:  # a claim re-run replaces its old counterexample (or removes it)
-        (ce_dir / f"{r.claim.id}.json").unlink(missing_ok=True)
+    ce_dir.mkdir()
+    for r in results:
         if r.counterexample is not None:
             write_json(ce_dir / f"{r.claim.id}.json", r.counterexample)
     extra: dict[str, Any] = {"mu_sweep": mu_sweep()}

@@ -13,6 +13,7 @@ import numerics
 
 from ._common import blas_threads, problem_from_config, write_json
 from ._config import load_config
+from ._outputs import check_output_dir, staged_files
 from ._plots import plot_kappa_vs_time
 from .cli import app
 
@@ -25,6 +26,7 @@ def simulate(
 ) -> None:
     """Integrate the gradient flow on an instance, with gradient descent beside it."""
     cfg = load_config(config)
+    check_output_dir(out)
     console = Console(stderr=True)
     p = problem_from_config(cfg)
     run = cfg["run"]
@@ -44,11 +46,9 @@ def simulate(
                                                n_points=run["n_points"])
         sf = numerics.series(p, flow)
         sg = numerics.series(p, gd) if gd is not None else None
-    out.mkdir(parents=True, exist_ok=True)
     arrays = {f"flow_{k}": v for k, v in sf.items()} | {"flow_W_A": flow.W_A, "flow_W_B": flow.W_B}
     if gd is not None:
         arrays |= {f"gd_{k}": v for k, v in sg.items()} | {"gd_W_A": gd.W_A, "gd_W_B": gd.W_B}
-    np.savez_compressed(out / "trajectory.npz", **arrays)
     limit = numerics.kappa_limit(p)
     peak = int(np.argmax(sf["kappa"]))
     rho = numerics.canonical_correlations(p)
@@ -68,10 +68,12 @@ def simulate(
         summary["gd"] = gd.summary() | {
             "final_kappa": sg["kappa"][-1], "max_Q_drift": float(sg["Q_drift"].max()),
             "final_gap_to_flow": float(np.sqrt(np.sum((gd.W_A[-1] - wa) ** 2) + np.sum((gd.W_B[-1] - wb) ** 2)))}
-    write_json(out / "summary.json", summary)
     gd_plot = None if sg is None else sg | {"label": f"gradient descent η={run['eta']:g}"}
-    plot_kappa_vs_time(out / "kappa_vs_time.png", sf, gd_plot, limit,
-                       f"terms {' + '.join(flow.terms)}: κ rises (stage 1), then falls to the CCA limit")
+    with staged_files(out) as stage:  # all three files, or none of them, replace the previous run's
+        np.savez_compressed(stage / "trajectory.npz", **arrays)
+        write_json(stage / "summary.json", summary)
+        plot_kappa_vs_time(stage / "kappa_vs_time.png", sf, gd_plot, limit,
+                           f"terms {' + '.join(flow.terms)}: κ rises (stage 1), then falls to the CCA limit")
     typer.echo(f"flow: {flow.status} at t={flow.t_stop:.3g} ({flow.nfev} RHS evals, {t_flow:.2f}s, {flow.method})")
     typer.echo(f"kappa: initial {sf['kappa'][0]:.3g}, peak {sf['kappa'][peak]:.3g} at t*={sf['t'][peak]:.3g}, "
                f"final {sf['kappa'][-1]:.4g} (eigenvalue ratio {sf['kappa_eig'][-1]:.4g}); "

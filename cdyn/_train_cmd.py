@@ -20,6 +20,7 @@ from numerics._tracking import resolvable_kappa, rms
 
 from ._common import blas_threads, problem_from_config, write_json
 from ._config import load_config
+from ._outputs import check_output_dir, staged_files
 from ._train_plots import plot_train
 from .cli import app
 
@@ -70,6 +71,7 @@ def train(
 ) -> None:
     """Train linear encoders by mini-batch SGD and overlay κ(t) on the gradient flow's κ(t)."""
     cfg = load_config(config)
+    check_output_dir(out)
     tr = _merge(cfg, {"loss": loss, "batch": batch, "eta": eta, "steps": steps, "temperature": temperature,
                       "learn_tau": learn_tau, "weight_decay": weight_decay, "repeats": repeats, "seed": seed})
     if tr["loss"] not in numerics.LOSSES:
@@ -102,7 +104,8 @@ def train(
             flow = numerics.integrate(fp, W_A0, W_B0, horizon, terms, n_points=tr["n_points"])
         sf = numerics.series(fp, flow)
         series = [_series(fp, r, flow, terms) for r in runs]
-    _write(out, cfg, tr, fp, runs, series, flow, sf, terms)
+    with staged_files(out) as stage:  # all three files, or none of them, replace the previous run's
+        _write(stage, cfg, tr, fp, runs, series, flow, sf, terms)
     s0, limit = series[0], numerics.kappa_limit(p)
     st, sf_st = _stages(s0["t"], s0["kappa"]), _stages(sf["t"], sf["kappa"])
     typer.echo(f"{runs[0].method}: {runs[0].status} at t={runs[0].t_stop:.4g} ({runs[0].nfev} steps, "
@@ -118,7 +121,6 @@ def _write(out: Path, cfg: dict, tr: dict, p: numerics.Problem, runs: list[numer
            series: list[dict[str, np.ndarray]], flow: numerics.Trajectory, sf: dict[str, np.ndarray],
            terms: tuple[str, ...]) -> None:
     """train.npz, summary.json (no timings: same seed, same file) and the figure."""
-    out.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, np.ndarray] = {"flow_t": sf["t"], "flow_kappa": sf["kappa"], "flow_loss": sf["loss"],
                                      "flow_W_A": flow.W_A, "flow_W_B": flow.W_B}
     for i, (r, s) in enumerate(zip(runs, series)):
