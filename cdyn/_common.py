@@ -30,7 +30,8 @@ def problem_from_config(cfg: dict[str, dict[str, Any]]) -> numerics.Problem:
     p = cfg["problem"]
     return numerics.random_problem(
         p["spectrum_A"], p["spectrum_B"], d_A=p["d_A"], d_B=p["d_B"], m=p["m"], noise_A=p["noise_A"],
-        noise_B=p["noise_B"], lam=p["lam"], mu=p["mu"], shared_right=p["shared_right"], seed=p["seed"])
+        noise_B=p["noise_B"], lam=p["lam"], mu=p["mu"], shared_right=p["shared_right"], seed=p["seed"]
+    ).replace(params=dict(p.get("params") or {}))
 
 
 def jsonable(x: Any, *, nonfinite_as_str: bool = True) -> Any:

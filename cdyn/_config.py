@@ -5,6 +5,7 @@ Configs only *name* registered loss terms; no string from a config is ever evalu
 
 from __future__ import annotations
 
+import math
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "lam": (_NUMBER, 1.0),
         "mu": (_NUMBER, 0.0),
         "shared_right": ((bool,), False),
+        # Values of the symbolic weights of user terms (e.g. nu of a plugin term): { nu = 0.5 }.
+        "params": ((dict,), {}),
     },
     "init": {"scale": (_NUMBER, 1e-3), "seed": ((int,), 0)},
     "run": {
@@ -60,13 +63,33 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
 
 
 def _type_name(types: tuple[type, ...]) -> str:
-    return {"int": "an integer", "float": "a number", "list": "a list", "str": "a string", "bool": "true/false"}[
+    return {"int": "an integer", "float": "a number", "list": "a list", "str": "a string", "bool": "true/false",
+            "dict": "a table"}[
         types[-1].__name__ if types != _NUMBER else "float"]
 
 
 def defaults() -> dict[str, dict[str, Any]]:
-    return {sec: {k: (list(v[1]) if isinstance(v[1], list) else v[1]) for k, v in keys.items()}
+    return {sec: {k: (type(v[1])(v[1]) if isinstance(v[1], (list, dict)) else v[1]) for k, v in keys.items()}
             for sec, keys in SCHEMA.items()}
+
+
+#: Names a `[problem] params` entry may not take: they are fields of the problem or data symbols.
+_RESERVED = ("lam", "mu", "A", "B", "A_xi", "B_xi", "Sigma_z", "Sigma_A", "Sigma_B", "C", "W_A", "W_B")
+
+
+def _params(sec: str, key: str, table: dict[str, Any]) -> dict[str, float]:
+    """Validate a table of symbolic weights: identifier names, finite numbers (no expressions)."""
+    out = {}
+    for name, value in table.items():
+        if not name.isidentifier():
+            raise ConfigError(f"config: [{sec}].{key}: {name!r} is not a valid symbol name (an identifier)")
+        if name in _RESERVED:
+            raise ConfigError(f"config: [{sec}].{key}.{name}: reserved name; set it as [{sec}].{name}"
+                              if name in SCHEMA[sec] else f"config: [{sec}].{key}.{name}: reserved name (a data symbol)")
+        if isinstance(value, bool) or not isinstance(value, _NUMBER) or not math.isfinite(value):
+            raise ConfigError(f"config: [{sec}].{key}.{name} must be a finite number, got {value!r}")
+        out[name] = float(value)
+    return out
 
 
 def validate(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -84,6 +107,8 @@ def validate(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
             ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
             if not ok:
                 raise ConfigError(f"config: [{sec}].{key} must be {_type_name(types)}, got {value!r}")
+            if isinstance(value, dict):
+                value = _params(sec, key, value)
             if isinstance(value, list):
                 inner = str if key == "terms" else _NUMBER
                 if not all(isinstance(v, inner) and not isinstance(v, bool) for v in value):

@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 
 import claims as claims_pkg
 
+from ._plugins import _shell_word, rerun_hint
 from .cli import app
 
 
@@ -30,6 +31,14 @@ def _replay(path: Path) -> int:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"replay: {path.name} is not a JSON counterexample ({err})") from None
+    if not isinstance(record, dict) or "claim" not in record or "instance" not in record:
+        raise ValueError("replay: expected a counterexample JSON with 'claim' and 'instance'")
+    origin = record.get("plugin")
+    if origin is not None and not claims_pkg.is_registered(str(record["claim"])):
+        # Never load what a JSON file names: say what to load instead.
+        raise ValueError(rerun_hint(str(record["claim"]), origin, path))
+    for note in _plugin_notes(str(record["claim"]), origin):
+        typer.echo(note)
     claim, res = claims_pkg.replay(record)
     stored = record.get("margin")
     same = isinstance(stored, (int, float)) and float(stored) == float(res.margin)
@@ -37,6 +46,26 @@ def _replay(path: Path) -> int:
     typer.echo(f"replayed margin {float(res.margin)!r} (stored {stored!r}): "
                f"{'reproduced exactly' if same else 'DIFFERENT'}; the claim {'holds' if res.holds else 'fails'} here")
     return 0 if same else 1
+
+
+def _plugin_notes(claim_id: str, recorded: object) -> list[str]:
+    """Lines saying whether the loaded plugin is the one (same file, same bytes) that saved the record."""
+    current = claims_pkg.claim_origin(claim_id)
+    claim_id = repr(claim_id)
+    if not isinstance(recorded, dict) or recorded.get("kind") != "file":
+        return [] if current is None or recorded is not None else [
+            f"note: {claim_id} now comes from {claims_pkg.describe_origin(current)}; the record names no plugin"]
+    if current is None or current.get("kind") != "file":
+        return [f"note: the record names plugin {_shell_word(str(recorded.get('path')))}, but {claim_id} is now "
+                + ("built in" if current is None else f"from {claims_pkg.describe_origin(current)}")]
+    notes = []
+    if current.get("path") != recorded.get("path"):
+        notes.append(f"note: the record names plugin {_shell_word(str(recorded.get('path')))}; {claim_id} is loaded from "
+                     f"{current.get('path')}")
+    if current.get("sha256") != recorded.get("sha256"):
+        notes.append(f"note: plugin file {current.get('path')} differs from the one that saved this record "
+                     f"(sha256 {str(recorded.get('sha256'))[:16]}… recorded, {str(current.get('sha256'))[:16]}… now)")
+    return notes
 
 
 def _table(results: list[claims_pkg.ClaimResult]) -> Table:
@@ -62,6 +91,8 @@ def verify(
     """Check every claim of THEORY §7 with Hypothesis; write report/ (table, counterexamples, figures)."""
     if replay is not None:
         raise typer.Exit(_replay(replay))
+    from ._outputs import check_output_dir
+    check_output_dir(out, replace_whole=True)  # before any work: a bad --out must not cost a whole run
     if examples is not None and examples < 1:
         raise ValueError(f"examples: must be >= 1, got {examples}")
     if seed < 0:

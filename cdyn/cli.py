@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import List, Optional
 
 import typer
 
@@ -12,6 +14,19 @@ app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
     help="Contrastive-dynamics: derive, integrate and property-test the flow of Ren & Li (2023).",
 )
+
+
+@app.callback()
+def _root(
+    plugin: Optional[List[Path]] = typer.Option(
+        None, "--plugin", metavar="PATH",
+        help="A .py file that registers loss terms and claims (repeatable; give it before the command). "
+             "Installed entry points of the group cdyn.plugins load too."),
+) -> None:
+    """Contrastive-dynamics: derive, integrate and property-test the flow of Ren & Li (2023)."""
+    from ._plugins import load_cli_plugins
+
+    load_cli_plugins(list(plugin or []))
 
 
 def _register() -> None:

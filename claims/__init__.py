@@ -6,14 +6,27 @@ for r in claims.run_claims(claims.select("C5,C8"), examples=10, seed=0):
     print(r.claim.id, r.result, r.worst_margin)
 ```
 A new module in this package that calls `claims.register(Claim(...))` is picked up by
-`cdyn verify` and by pytest with no other change.
+`cdyn verify` and by pytest with no other change. Claims outside the package come from
+plugins: `claims.load_plugin("my_claims.py")` (the CLI's `cdyn --plugin my_claims.py`) or
+the entry-point group `cdyn.plugins` (`claims.load_entry_points()`). Authors build them
+from `claims.strategies` (instances by construction) and `claims.helpers` (horizons,
+tight integration, stage detection, tolerances).
 """
 
 from ._claim import CheckResult, Claim, Instance
 from ._engine import DEFAULT_EXAMPLES, ClaimResult, counterexample_record, replay, run_claim, run_claims
-from ._registry import all_claims, get_claim, load_all, register, select
+from ._registry import all_claims, claim_origin, get_claim, is_registered, load_all, register, select
+from ._plugins import (
+    ENTRY_POINT_GROUP, PluginError, describe_origin, file_sha256, load_entry_points, load_plugin, loaded_plugins,
+    term_origin,
+)
+from . import helpers, strategies  # public authoring API (side-effect free: they register nothing)
 
 __all__ = [
     "DEFAULT_EXAMPLES", "CheckResult", "Claim", "ClaimResult", "Instance", "all_claims", "counterexample_record",
     "get_claim", "load_all", "register", "replay", "run_claim", "run_claims", "select",
+]
+__all__ += [
+    "ENTRY_POINT_GROUP", "PluginError", "claim_origin", "describe_origin", "file_sha256", "helpers", "is_registered",
+    "load_entry_points", "load_plugin", "loaded_plugins", "strategies", "term_origin",
 ]

@@ -78,12 +78,19 @@ def _key(instance: Instance) -> str:
 
 
 def counterexample_record(claim: Claim, instance: Instance, res: CheckResult, seed: int) -> dict[str, Any]:
-    """The JSON saved for a counterexample: enough to replay it exactly (`cdyn verify --replay`)."""
+    """The JSON saved for a counterexample: enough to replay it exactly (`cdyn verify --replay`).
+
+    `"plugin"` is the origin of the plugin that registered the claim (None for a built-in
+    claim), so replay can say what to load; replay never loads code named in the JSON.
+    """
+    from ._registry import claim_origin
+
     return {
         "claim": claim.id, "title": claim.title, "expected": claim.expected, "statement": claim.statement,
         "hypotheses": list(claim.hypotheses), "seed": seed, "instance": instance,
         "init": instance.get("init"), "horizon": instance.get("horizon"),
         "margin": float(res.margin), "details": res.details, "hypothesis_version": hypothesis.__version__,
+        "plugin": claim_origin(claim.id),
     }
 
 

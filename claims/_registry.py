@@ -2,6 +2,8 @@
 
 `load_all()` imports every public module of the package (`c5_positive_only`, …, and any
 later one such as `c10_c11`), so adding a claim is adding a file that calls `register`.
+Claims registered while a user plugin loads (`claims.load_plugin`) remember where they
+came from (`claim_origin`), so a saved counterexample can say which plugin to load.
 """
 
 from __future__ import annotations
@@ -9,11 +11,16 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
+from typing import Any
 
 from ._claim import Claim
 
 _CLAIMS: dict[str, Claim] = {}
 _LOADED = False
+#: claim id -> origin of the plugin that registered it (JSON-able; built-in claims have none).
+_ORIGINS: dict[str, dict[str, Any]] = {}
+#: The origin of the plugin being loaded right now (set by `claims._plugins`), else None.
+_CURRENT_ORIGIN: dict[str, Any] | None = None
 
 
 def register(*claims: Claim) -> None:
@@ -25,6 +32,27 @@ def register(*claims: Claim) -> None:
         if old is not None and (old.title, old.statement) != (c.title, c.statement):
             raise ValueError(f"claims: id {c.id!r} is already registered by another claim")
         _CLAIMS[c.id] = c
+        if _CURRENT_ORIGIN is not None and c.id not in _ORIGINS:
+            _ORIGINS[c.id] = dict(_CURRENT_ORIGIN)
+
+
+def claim_origin(claim_id: str) -> dict[str, Any] | None:
+    """Where a claim came from: a plugin origin dict (`kind` "file" or "entry_point"), or None if built in."""
+    origin = _ORIGINS.get(claim_id)
+    return dict(origin) if origin is not None else None
+
+
+def is_registered(claim_id: str) -> bool:
+    """True when a claim with this id is registered (after loading the built-in claims)."""
+    load_all()
+    return claim_id in _CLAIMS
+
+
+def _forget(claim_ids: list[str]) -> None:
+    """Remove claims again (used to undo a plugin that failed half-way through loading)."""
+    for i in claim_ids:
+        _CLAIMS.pop(i, None)
+        _ORIGINS.pop(i, None)
 
 
 def _key(claim_id: str) -> tuple:
