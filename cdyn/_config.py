@@ -6,6 +6,7 @@ Configs only *name* registered loss terms; no string from a config is ever evalu
 from __future__ import annotations
 
 import math
+import stat
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -123,12 +124,41 @@ def load_config(path: str | Path | None) -> dict[str, dict[str, Any]]:
     if path is None:
         return defaults()
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"config: no such file {str(p)!r}")
+    text = _read_config(p)
     try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"config: malformed TOML in {p.name}: {err}") from None
+    return validate(raw)
+
+
+#: A config is a few hundred bytes; anything this large is not one (and is not read whole).
+MAX_CONFIG_BYTES = 1 << 20
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _read_config(p: Path) -> str:
+    """The text of a regular file, or a ConfigError saying what the path is instead (never blocks on a FIFO)."""
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"config: no such file {str(p)!r}") from None
+    except OSError as err:
+        raise ConfigError(f"config: cannot access {str(p)!r}: {err.strerror or err}") from None
+    for test, kind in _KINDS:
+        if test(st.st_mode):
+            raise ConfigError(f"config: {str(p)!r} is {kind}, not a TOML file")
+    if st.st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config: {str(p)!r} is {st.st_size} bytes, too large for a config (limit {MAX_CONFIG_BYTES})")
+    try:
+        with open(p, "rb") as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
+    except OSError as err:
+        raise ConfigError(f"config: cannot read {str(p)!r}: {err.strerror or err}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config: {str(p)!r} is larger than {MAX_CONFIG_BYTES} bytes, too large for a config")
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"config: {p.name} is not UTF-8 text") from None
-    return validate(raw)

@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 
 import numerics
+from numerics._trajectory import weights_norm
+from numerics._validate import as_real
 
 from ._common import blas_threads, problem_from_config, write_json
 from ._config import load_config
@@ -23,14 +25,49 @@ def simulate(
     config: Path = typer.Option(None, "--config", help="TOML file ([problem], [init], [run])."),
     out: Path = typer.Option(Path("out"), "--out", help="Output directory."),
     no_gd: bool = typer.Option(False, "--no-gd", help="Skip the gradient-descent run."),
+    max_memory: str = typer.Option(None, "--max-memory", help="Memory budget, e.g. 16G (default 4G)."),
+    max_steps: float = typer.Option(None, "--max-steps", help="Gradient-descent step budget (default 1e7)."),
 ) -> None:
     """Integrate the gradient flow on an instance, with gradient descent beside it."""
     cfg = load_config(config)
     check_output_dir(out)
+    mem = None if max_memory is None else numerics.parse_bytes(max_memory)
+    with numerics.budget(mem, max_steps):
+        check_budget(cfg, runs=1 if no_gd else 2)
+        _simulate(cfg, out, no_gd)
+
+
+def check_budget(cfg: dict, runs: int) -> None:
+    """Refuse, before any work, sizes whose arrays (instance, dense moments for κ, stored samples of
+    `runs` runs) exceed the memory budget, or a GD run of more steps than the step budget."""
+    pr, run = cfg["problem"], cfg["run"]
+    dA, dB, m, r = pr["d_A"], pr["d_B"], pr["m"], max(1, len(pr["spectrum_A"]))
+    if min(dA, dB, m) < 1:
+        return  # the instance's own checks name the field
+    numerics.check_memory(numerics.combine(
+        numerics.problem_memory(dA, dB, r, pr["noise_A"] > 0, pr["noise_B"] > 0),
+        numerics.moments_memory(dA, dB), {"m": 8.0 * m * (dA + dB)},
+        # the solver's samples, the weights rebuilt from them, and the series of each run
+        numerics.samples_memory(3 * run["n_points"], m, dA, dB, runs)), "this simulation")
+    if runs == 2:
+        numerics.gd_steps(as_real("t_end", run["t_end"], low=0.0, strict=True),
+                          as_real("eta", run["eta"], low=0.0, strict=True))
+
+
+def check_start(W_A0, W_B0, max_norm: float = 1e6) -> None:
+    """A start above the divergence bound (`max_norm` of the runs) has nothing to show: say so."""
+    norm = weights_norm(W_A0, W_B0)
+    if not norm <= max_norm:
+        raise ValueError(f"scale: the initial weights have norm {norm:.3g}, above the divergence bound {max_norm:g}: "
+                         "every run would be 'diverged' at t = 0; lower [init] scale")
+
+
+def _simulate(cfg: dict, out: Path, no_gd: bool) -> None:
     console = Console(stderr=True)
     p = problem_from_config(cfg)
     run = cfg["run"]
     W_A0, W_B0 = numerics.random_init(p, cfg["init"]["scale"], cfg["init"]["seed"])
+    check_start(W_A0, W_B0)
     numerics.flow_function(p, run["terms"])  # fail fast on unknown terms, before any work
     with blas_threads(max(p.d_A, p.d_B)):
         t0 = time.perf_counter()
@@ -50,12 +87,12 @@ def simulate(
     if gd is not None:
         arrays |= {f"gd_{k}": v for k, v in sg.items()} | {"gd_W_A": gd.W_A, "gd_W_B": gd.W_B}
     limit = numerics.kappa_limit(p)
-    peak = int(np.argmax(sf["kappa"]))
+    t_peak, k_peak = numerics.kappa_peak(p, flow)  # from the dense solution: the grid can miss the peak
     rho = numerics.canonical_correlations(p)
     summary = {
         "problem": cfg["problem"], "init": cfg["init"], "run": cfg["run"],
         "flow": flow.summary() | {"seconds": t_flow},
-        "kappa": {"initial": sf["kappa"][0], "peak": sf["kappa"][peak], "peak_time": sf["t"][peak],
+        "kappa": {"initial": sf["kappa"][0], "peak": k_peak, "peak_time": t_peak,
                   "final": sf["kappa"][-1], "final_eigenvalue_ratio": sf["kappa_eig"][-1], "cca_limit": limit,
                   "note": "the CCA limit fixes the eigenvalues of lam*M; kappa uses singular values, "
                           "which differ when M is not normal"},
@@ -72,10 +109,10 @@ def simulate(
     with staged_files(out) as stage:  # all three files, or none of them, replace the previous run's
         np.savez_compressed(stage / "trajectory.npz", **arrays)
         write_json(stage / "summary.json", summary)
-        plot_kappa_vs_time(stage / "kappa_vs_time.png", sf, gd_plot, limit,
+        plot_kappa_vs_time(stage / "kappa_vs_time.png", sf, gd_plot, limit, t_peak,
                            f"terms {' + '.join(flow.terms)}: κ rises (stage 1), then falls to the CCA limit")
     typer.echo(f"flow: {flow.status} at t={flow.t_stop:.3g} ({flow.nfev} RHS evals, {t_flow:.2f}s, {flow.method})")
-    typer.echo(f"kappa: initial {sf['kappa'][0]:.3g}, peak {sf['kappa'][peak]:.3g} at t*={sf['t'][peak]:.3g}, "
+    typer.echo(f"kappa: initial {sf['kappa'][0]:.3g}, peak {k_peak:.3g} at t*={t_peak:.3g}, "
                f"final {sf['kappa'][-1]:.4g} (eigenvalue ratio {sf['kappa_eig'][-1]:.4g}); "
                f"CCA limit (rho_1/rho_k)^2 = {limit:.4g}")
     if gd is not None:

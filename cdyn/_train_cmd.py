@@ -16,11 +16,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 import numerics
+from numerics._validate import as_real
 from numerics._tracking import resolvable_kappa, rms
 
 from ._common import blas_threads, problem_from_config, write_json
 from ._config import load_config
 from ._outputs import check_output_dir, staged_files
+from ._simulate_cmd import check_start
 from ._train_plots import plot_train
 from .cli import app
 
@@ -68,6 +70,8 @@ def train(
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the batches (the instance is [problem].seed)."),
     config: Path = typer.Option(None, "--config", help="TOML file ([problem], [init], [train])."),
     out: Path = typer.Option(Path("out_train"), "--out", help="Output directory."),
+    max_memory: str = typer.Option(None, "--max-memory", help="Memory budget, e.g. 16G (default 4G)."),
+    max_steps: float = typer.Option(None, "--max-steps", help="SGD step budget per run (default 1e7)."),
 ) -> None:
     """Train linear encoders by mini-batch SGD and overlay κ(t) on the gradient flow's κ(t)."""
     cfg = load_config(config)
@@ -78,8 +82,34 @@ def train(
         raise ValueError(f"loss: unknown loss {tr['loss']!r}; choose from {', '.join(numerics.LOSSES)}")
     if tr["repeats"] < 1:
         raise ValueError(f"repeats: must be >= 1, got {tr['repeats']}")
+    with numerics.budget(None if max_memory is None else numerics.parse_bytes(max_memory), max_steps):
+        _check_budget(cfg, tr)
+        _train(cfg, tr, out)
+
+
+def _check_budget(cfg: dict, tr: dict) -> None:
+    """Refuse, before any work, a run whose step count or arrays exceed the budgets."""
+    pr = cfg["problem"]
+    dA, dB, m, r = pr["d_A"], pr["d_B"], pr["m"], max(1, len(pr["spectrum_A"]))
+    eta = as_real("eta", tr["eta"], low=0.0, strict=True)
+    if tr["steps"]:
+        n_steps = numerics.check_steps("steps", tr["steps"], "the run")
+    else:
+        n_steps = numerics.gd_steps(as_real("t_end", tr["t_end"], low=0.0, strict=True), eta)
+    if min(dA, dB, m, tr["batch"], tr["n_points"]) < 1 or tr["n_data"] < 0:
+        return  # the run's own checks name the field
+    keep = min(tr["n_points"], n_steps + 1)
+    numerics.check_memory(numerics.combine(
+        numerics.problem_memory(dA, dB, r, pr["noise_A"] > 0, pr["noise_B"] > 0),
+        numerics.moments_memory(dA, dB), {"m": 8.0 * m * (dA + dB)},
+        numerics.sgd_memory(tr["batch"], tr["n_data"] or None, dA, dB, r),
+        numerics.samples_memory(keep, m, dA, dB, tr["repeats"] + 2)), "this training run")
+
+
+def _train(cfg: dict, tr: dict, out: Path) -> None:
     p = problem_from_config(cfg)
     W_A0, W_B0 = numerics.random_init(p, cfg["init"]["scale"], cfg["init"]["seed"])
+    check_start(W_A0, W_B0)
     kw = dict(batch=tr["batch"], loss=tr["loss"], temperature=tr["temperature"], learn_tau=tr["learn_tau"],
               normalize=tr["normalize"], weight_decay=tr["weight_decay"], z_dist=tr["z_dist"],
               n_data=tr["n_data"] or None, n_points=tr["n_points"])

@@ -34,14 +34,14 @@ from ._decoupled import DecoupledInstance, decoupled_instance, mode_derivatives,
 from ._general import CanonicalInstance, balanced_init, canonical_instance, principal_angle_sin  # noqa: E402
 from ._kappa_rate import dlog_kappa, dlog_kappa_total  # noqa: E402
 from ._limit import EquilibriumDistance, equilibrium_distance, integrate_to_equilibrium, null_dimension  # noqa: E402
-from ._stages import Stages, detect_stages  # noqa: E402
+from ._stages import Stages, detect_stages, kappa_peak  # noqa: E402
 
 __all__ += [
     "CanonicalInstance", "DecoupledInstance", "EquilibriumDistance", "PeakPrediction", "Stages", "balanced_init",
     "canonical_instance",
     "carrying_capacity", "decoupled_instance", "detect_stages", "dlog_kappa", "dlog_kappa_closed",
     "dlog_kappa_split_closed", "dlog_kappa_total",
-    "equilibrium_distance", "integrate_to_equilibrium", "kappa_law", "logistic_X", "mode_derivatives", "mode_q", "mode_rhs", "null_dimension",
+    "equilibrium_distance", "integrate_to_equilibrium", "kappa_peak", "kappa_law", "logistic_X", "mode_derivatives", "mode_q", "mode_rhs", "null_dimension",
     "peak_prediction", "positive_only_X", "principal_angle_sin", "saturation_time",
 ]
 
@@ -59,3 +59,12 @@ from ._jacobian import DenseJacobian  # noqa: E402
 from ._reduced import ReducedSystem, why_not_reducible  # noqa: E402
 
 __all__ += ["DenseJacobian", "PATHS", "ReducedSystem", "data_condition", "is_stiff", "why_not_reducible"]
+
+# Hardening (issue 10): resource budgets checked before allocation.
+from ._budget import (  # noqa: E402
+    budget, check_memory, check_steps, combine, fmt_bytes, gd_steps, moments_memory, parse_bytes, problem_memory,
+    samples_memory, sgd_memory,
+)
+
+__all__ += ["budget", "check_memory", "check_steps", "combine", "fmt_bytes", "gd_steps", "moments_memory",
+            "parse_bytes", "problem_memory", "samples_memory", "sgd_memory"]

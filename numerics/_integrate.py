@@ -27,12 +27,13 @@ from scipy.integrate import solve_ivp
 import theory
 
 from ._autochoice import auto_method, estimated_cost, is_stiff, norm_C, thread_limit
+from ._budget import check_memory, samples_memory
 from ._flowfn import flow_function, normalize_terms
 from ._jacobian import MAX_DENSE, DenseJacobian
 from ._problem import Problem
 from ._reduced import ReducedSystem, why_not_reducible
 from ._structured import noise_kinds, values_for
-from ._trajectory import Trajectory
+from ._trajectory import Trajectory, weights_norm
 from ._validate import as_int, as_matrix, as_real
 
 METHODS = ("LSODA", "RK45", "DOP853", "Radau", "BDF", "RK23")
@@ -157,10 +158,28 @@ def integrate(
     n_points = as_int("n_points", n_points, low=2)
     max_norm = as_real("max_norm", max_norm, low=0.0, strict=True)
     tol = None if grad_tol is None else as_real("grad_tol", grad_tol, low=0.0, strict=True)
+    rtol = as_real("rtol", rtol, low=0.0, strict=True)
+    atol = as_real("atol", atol, low=0.0)
+    if not (threads is None or threads == "auto" or isinstance(threads, int) and not isinstance(threads, bool)
+            and threads >= 1):
+        raise ValueError(f"threads: expected 'auto', None or an integer >= 1, got {threads!r}")
+    # The solver's output (n_points × state) and the weights rebuilt from it.
+    p = problem
+    check_memory(samples_memory(2 * n_points, p.m, p.d_A, p.d_B), "integrate")
+    if not weights_norm(W_A0, W_B0) <= max_norm:
+        return _constant(W_A0, W_B0, np.zeros(1), "diverged", method, names, "none",
+                         f"the initial state is above max_norm = {max_norm:g}")
     # Setup is thin LAPACK (SVDs of d×r factors), where a second BLAS thread on a busy
     # 2-core machine was measured 100× slower: one thread.
     with thread_limit(0.0, 1 if threads is not None else None):
         system = build_system(problem, names, W_A0, W_B0, path)
+    with np.errstate(over="ignore", invalid="ignore"):
+        change = t_end * float(np.linalg.norm(system.make_f()(0.0, system.y0)))
+    if change <= np.finfo(float).eps * float(np.linalg.norm(system.y0)):
+        # W moves by at most about t_end·‖f(W0)‖, below the rounding of W0: W(t) = W0 in float64.
+        # (LSODA does not return from a horizon this short, e.g. t_end = 1e-300.)
+        return _constant(W_A0, W_B0, np.linspace(0.0, t_end, n_points), "completed", method, names, system.path,
+                         "t_end too short for W to change in float64: W(t) = W0")
     if method == "auto":
         method, use_jac = auto_method(problem, system.y0.size, MAX_DENSE)
         use_jac = use_jac if jac is None else jac
@@ -169,6 +188,14 @@ def integrate(
     jac_fn = system.make_jac() if use_jac and method in IMPLICIT else None
     sol = _solve(system, t_end, method, jac_fn, rtol, atol, n_points, max_norm, tol, norm_C(problem) or 1.0, threads)
     return _trajectory(sol, system, method + ("+jac" if jac_fn is not None else ""), names, max_norm)
+
+
+def _constant(W_A0: np.ndarray, W_B0: np.ndarray, t: np.ndarray, status: str, method: str,
+              names: tuple[str, ...], path: str, message: str) -> Trajectory:
+    """A trajectory that never moved from $W_0$ (no solver step taken)."""
+    n = t.size
+    return Trajectory(t, np.repeat(W_A0[None], n, 0), np.repeat(W_B0[None], n, 0), status, float(t[-1]), 0,
+                      method, names, message=message, path=path, dense=lambda _t: (W_A0.copy(), W_B0.copy()))
 
 
 def _solve(system: OdeSystem, t_end, method, jac_fn, rtol, atol, n_points, max_norm, tol, C_scale, threads):
@@ -230,4 +257,5 @@ def _trajectory(sol, system: OdeSystem, method: str, names: tuple[str, ...], max
         return a[0], b[0]
 
     return Trajectory(ts, W_A, W_B, status, t_stop, int(sol.nfev), method, names, message=str(sol.message),
-                      path=system.path, dense=dense if sol.sol is not None else None)
+                      path=system.path, dense=dense if sol.sol is not None else None,
+                      t_steps=np.asarray(sol.sol.ts) if sol.sol is not None else None)

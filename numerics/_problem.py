@@ -16,12 +16,27 @@ import numpy as np
 import theory
 
 from ._compile import compile_exprs
-from ._validate import as_int, as_matrix, as_psd, as_real
+from ._budget import check_memory, moments_memory
+from ._validate import MAX_LOG10_MOMENT, as_int, as_matrix, as_psd, as_real, log10_size
 
 
 def rank_of(X: np.ndarray, rtol: float = 1e-10) -> int:
     s = np.linalg.svd(X, compute_uv=False)
     return int(np.sum(s > rtol * (s[0] if s.size and s[0] > 0 else 1.0)))
+
+
+def _check_moment_scale(mats: dict[str, np.ndarray]) -> None:
+    r"""Refuse data whose moments $A\Sigma_zA^\top + A_\xi A_\xi^\top$, $A\Sigma_zB^\top$ overflow
+    float64: bounded by products of Frobenius norms, computed in $\log_{10}$."""
+    lg = {k: log10_size(v) for k, v in mats.items()}
+    for name, factors in (("Sigma_A", ("A", "A", "Sigma_z")), ("Sigma_A", ("A_xi", "A_xi")),
+                          ("Sigma_B", ("B", "B", "Sigma_z")), ("Sigma_B", ("B_xi", "B_xi")),
+                          ("C", ("A", "B", "Sigma_z"))):
+        bound = sum(lg[f] for f in factors)
+        if bound > MAX_LOG10_MOMENT:
+            worst = max(factors, key=lambda f: lg[f])
+            raise ValueError(f"{worst}: entries too large (max |entry| {np.abs(mats[worst]).max():.3g}): the moment "
+                             f"{name} could reach 1e{bound:.0f}, beyond float64; rescale the data")
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,6 +63,11 @@ class Problem:
         if not isinstance(self.params, dict):
             raise TypeError("params: expected a dict of scalar weights")
         params = {str(k): as_real(f"params.{k}", v) for k, v in self.params.items()}
+        if A.shape[0] == 0 or A.shape[1] == 0:
+            raise ValueError(f"A: needs at least one row and one column (a signal dimension r >= 1), got {A.shape}")
+        if B.shape[0] == 0:
+            raise ValueError(f"B: needs at least one row, got {B.shape}")
+        _check_moment_scale({"A": A, "B": B, "A_xi": A_xi, "B_xi": B_xi, "Sigma_z": Sz})
         for name, value in (("A", A), ("B", B), ("A_xi", A_xi), ("B_xi", B_xi), ("Sigma_z", Sz)):
             value.setflags(write=False)
             object.__setattr__(self, name, value)
@@ -79,6 +99,7 @@ class Problem:
     # -- moments (derived in theory) ------------------------------------------------------
     @cached_property
     def _moments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        check_memory(moments_memory(self.d_A, self.d_B), "the dense moments Σ_A, Σ_B, C")
         s = theory.symbols
         mom = theory.view_moments()
         fn = compile_exprs({"Sigma_A": mom[(s.x_A, s.x_A)], "Sigma_B": mom[(s.x_B, s.x_B)],

@@ -24,12 +24,13 @@ from typing import Callable
 import numpy as np
 
 from ._batchfn import batch_function
+from ._budget import check_memory, check_steps, gd_steps, sgd_memory, samples_memory
 from ._clip import clip_loss_and_grad
 from ._flowfn import flow_function
 from ._integrate import check_init
 from ._problem import Problem
 from ._sampling import Z_DISTRIBUTIONS, sample_pairs
-from ._trajectory import Trajectory
+from ._trajectory import Trajectory, weights_norm
 from ._validate import as_int, as_real
 
 LOSSES = ("spectral", "clip", "pos-only")
@@ -62,12 +63,12 @@ def _steps(eta: float, t_end: object, steps: object, epochs: object, n_data: int
     if len(given) != 1:
         raise ValueError(f"t_end, steps, epochs: give exactly one (got {', '.join(given) or 'none'})")
     if t_end is not None:
-        return max(1, int(round(as_real("t_end", t_end, low=0.0, strict=True) / eta)))
+        return gd_steps(as_real("t_end", t_end, low=0.0, strict=True), eta)
     if steps is not None:
-        return as_int("steps", steps)
+        return check_steps("steps", as_int("steps", steps), "the run")
     if n_data is None:
         raise ValueError("epochs: needs a fixed data set (n_data)")
-    return as_int("epochs", epochs) * (n_data // batch)
+    return max(1, check_steps("epochs", as_int("epochs", epochs) * (n_data // batch), "epochs * (n_data // batch)"))
 
 
 def _sampler(p: Problem, batch: int, n_data: int | None, rng: np.random.Generator,
@@ -143,12 +144,15 @@ def sgd(
     if n_data is not None and as_int("n_data", n_data) < batch:
         raise ValueError(f"n_data: must be >= batch = {batch}, got {n_data}")
     n_steps = _steps(eta, t_end, steps, epochs, n_data, batch)
+    n_points = as_int("n_points", n_points, low=2)
+    check_memory(sgd_memory(batch, n_data, problem.d_A, problem.d_B, problem.r)
+                 | samples_memory(min(n_points, n_steps + 1), problem.m, problem.d_A, problem.d_B), "sgd")
     if z_dist not in Z_DISTRIBUTIONS:
         raise ValueError(f"z_dist: expected one of {Z_DISTRIBUTIONS}, got {z_dist!r}")
     mu = as_real("weight_decay", weight_decay, low=0.0)
     max_norm = as_real("max_norm", max_norm, low=0.0, strict=True)
     log_inv_T = -np.log(as_real("temperature", temperature, low=0.0, strict=True))
-    stride = max(1, n_steps // (as_int("n_points", n_points, low=2) - 1))
+    stride = max(1, n_steps // (n_points - 1))
     rng = np.random.default_rng(as_int("seed", seed, low=0))
     draw = _sampler(problem, batch, None if n_data is None else int(n_data), rng, z_dist)
 
@@ -184,6 +188,8 @@ def sgd(
         snaps["loss"].append(float(L))
 
     status, t_stop, k, first_loss = "completed", n_steps * eta, 0, np.nan
+    if not weights_norm(W_A, W_B) <= max_norm:  # above the limit from the start: not one step
+        status, t_stop, n_steps = "diverged", 0.0, 0
     with np.errstate(over="ignore", invalid="ignore"):
         for k in range(1, n_steps + 1):
             XA, XB = draw()

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.optimize import brentq
+from scipy.optimize import brentq, minimize_scalar
 
 from ._kappa_rate import dlog_kappa_total
 from ._metrics import kappa, kappa_limit
@@ -62,6 +62,31 @@ def refine_peak(p: Problem, traj: Trajectory, i: int, terms: tuple[str, ...]) ->
     if rate(lo) <= 0 or rate(hi) >= 0:
         return float(traj.t[i])
     return float(brentq(rate, lo, hi, xtol=1e-13 * hi, rtol=4 * np.finfo(float).eps))
+
+
+def kappa_peak(p: Problem, traj: Trajectory) -> tuple[float, float]:
+    r"""Time and value of the largest $\kappa$ on $[0, t_{stop}]$, from the dense solution.
+
+    The output grid can miss the peak entirely (with $t_{end} = 10^{300}$ its second point is
+    far past it), so $\kappa$ is scanned on the grid *and* at the solver's own step times, which
+    follow the dynamics; the best bracket is then refined by a bounded scalar search on the
+    dense interpolant. Without dense output (GD, SGD, large states): the grid maximum."""
+    if traj.dense is None:
+        kap = np.array([kappa(p, a, b) for a, b in zip(traj.W_A, traj.W_B)])
+        i = int(np.argmax(kap))
+        return float(traj.t[i]), float(kap[i])
+    ts = traj.t if traj.t_steps is None else np.union1d(traj.t, traj.t_steps[traj.t_steps <= traj.t_stop])
+    logk = lambda t: float(np.log(kappa(p, *traj.at(float(t)))))  # noqa: E731
+    vals = np.array([logk(t) for t in ts])
+    i = int(np.argmax(vals))
+    t_best, best = float(ts[i]), float(vals[i])
+    if 0 < i < ts.size - 1:
+        lo, hi = float(ts[i - 1]), float(ts[i + 1])
+        res = minimize_scalar(lambda t: -logk(t), bounds=(lo, hi), method="bounded",
+                              options={"xatol": 1e-12 * max(abs(hi), np.finfo(float).tiny)})
+        if -res.fun > best:
+            t_best, best = float(res.x), float(-res.fun)
+    return t_best, float(np.exp(best))
 
 
 def detect_stages(p: Problem, traj: Trajectory, terms: tuple[str, ...] | None = None) -> Stages:

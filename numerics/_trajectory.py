@@ -10,6 +10,12 @@ import numpy as np
 Status = Literal["completed", "converged", "diverged", "failed"]
 
 
+def weights_norm(W_A: np.ndarray, W_B: np.ndarray) -> float:
+    """$\\sqrt{\\|W_A\\|_F^2 + \\|W_B\\|_F^2}$, `inf` when it overflows (the divergence test)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.sqrt(np.sum(W_A * W_A) + np.sum(W_B * W_B)))
+
+
 @dataclass(frozen=True)
 class Trajectory:
     """Weights on a time grid. `status` says how the run ended and `t_stop` when.
@@ -31,6 +37,8 @@ class Trajectory:
     message: str = ""
     path: str = "full"
     dense: Callable[[float], tuple[np.ndarray, np.ndarray]] | None = field(default=None, repr=False)
+    #: The solver's own step times (where the dense output's pieces join), when it kept them.
+    t_steps: np.ndarray | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.t)

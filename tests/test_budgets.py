@@ -1,0 +1,127 @@
+"""Resource budgets are checked from the sizes before anything is allocated or run (issue 10), the
+shortest horizons do not hang a solver, and peaks come from the dense solution, not the grid."""
+
+from __future__ import annotations
+
+import signal
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+
+import numerics
+from cdyn.cli import main
+
+
+@contextmanager
+def deadline(seconds: float):
+    """Fail instead of hanging (the solvers call back into Python, where the alarm is raised)."""
+    def boom(*_a):
+        raise TimeoutError(f"did not return within {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, boom)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+@pytest.fixture(scope="module")
+def small():
+    p = numerics.random_problem([1.0, 0.5], [1.0, 0.6], d_A=4, d_B=4, m=2)
+    return p, numerics.random_init(p, 1e-2, 0)
+
+
+def test_api_refuses_oversized_runs_naming_the_argument(small):
+    p, W = small
+    cases = [
+        (lambda: numerics.gradient_descent(p, *W, eta=1e-12, t_end=10.0), r"^eta: .* 1e\+13 steps"),
+        (lambda: numerics.gradient_descent(p, *W, eta=1e-300, t_end=10.0), r"^eta: .* 1e\+301 steps"),
+        (lambda: numerics.sgd(p, *W, 0.02, steps=10**12), r"^steps: .* 1e\+12 steps"),
+        (lambda: numerics.sgd(p, *W, 0.02, t_end=1e300), r"^eta: .*steps, above the limit"),
+        (lambda: numerics.sgd(p, *W, 0.02, steps=3, batch=10**9), r"^batch: .*EiB of memory"),
+        (lambda: numerics.sgd(p, *W, 0.02, steps=3, n_data=10**12), r"^n_data: .*TiB of memory"),
+        (lambda: numerics.integrate(p, *W, 1.0, n_points=10**9), r"^n_points: .*GiB of memory"),
+        (lambda: numerics.random_problem([1.0], [1.0], d_A=10**6, d_B=3, m=1, noise_A=0.1), r"^d_A: .*7.28 TiB"),
+        (lambda: numerics.random_init(p.replace(m=10**9)), r"^m: .*GiB of memory"),
+        # A thin d×r instance is cheap, but its dense moments (C is d_A×d_B) are not.
+        (lambda: numerics.random_problem([1.0], [1.0], d_A=10**5, d_B=10**5, m=1).C, r"^d_A: .*moments"),
+    ]
+    with deadline(5.0):
+        for call, message in cases:
+            with pytest.raises(ValueError, match=message):
+                call()
+
+
+def test_budget_can_be_raised_and_is_restored():
+    with pytest.raises(ValueError, match="^eta"):
+        numerics.gd_steps(10.0, 1e-12)
+    with numerics.budget(max_steps=1e14):
+        assert numerics.gd_steps(10.0, 1e-12) == 10**13
+    with pytest.raises(ValueError, match="^eta"):
+        numerics.gd_steps(10.0, 1e-12)
+    with numerics.budget(max_memory=1e3), pytest.raises(ValueError, match="^d_A: .*1000 B"):
+        numerics.random_problem([1.0], [1.0], d_A=100, d_B=3, m=1)
+    with pytest.raises(ValueError, match="^max_memory"):
+        numerics.parse_bytes("lots")
+    assert numerics.parse_bytes("8G") == 8 * 2**30
+
+
+def test_a_horizon_too_short_to_move_returns_w0_at_once(small):
+    """LSODA did not return from t_end = 1e-300; the state cannot change in float64 there."""
+    p, W = small
+    with deadline(5.0):
+        for method in ("LSODA", "auto", "RK45"):
+            tr = numerics.integrate(p, *W, 1e-300, method=method)
+            assert tr.status == "completed" and np.array_equal(tr.W_A[-1], W[0]) and np.array_equal(tr.W_B[-1], W[1])
+    # A short horizon that does move W still goes through the solver.
+    tr = numerics.integrate(p, *W, 1e-6, method="LSODA")
+    assert tr.nfev > 0 and not np.array_equal(tr.W_A[-1], W[0])
+
+
+@pytest.mark.parametrize("toml, argv, field", [
+    ("[problem]\nd_A = 1000000\n", ["simulate"], "d_A: this simulation would need about"),
+    ("[problem]\nm = 1000000000\n", ["simulate"], "m: this simulation would need about"),
+    ("[run]\nn_points = 1000000000\n", ["simulate"], "n_points: this simulation"),
+    ("[run]\neta = 1e-300\n", ["simulate"], "eta: t_end/eta = 200/1e-300 is 2e+302 steps"),
+    ("[init]\nscale = 1e300\n", ["simulate"], "scale: the initial weights have norm inf"),
+    ("", ["simulate", "--max-steps", "10"], "eta: t_end/eta = 200/0.01 is 2e+04 steps, above the limit of 10"),
+    ("", ["simulate", "--max-memory", "1K"], "above the limit of 1 KiB"),
+    ("", ["simulate", "--max-memory", "lots"], "max_memory: expected a size"),
+    ("[train]\nbatch = 1000000000\n", ["train"], "batch: this training run"),
+    ("[train]\nn_data = 1000000000000\n", ["train"], "n_data: this training run"),
+    ("[train]\nt_end = 1e300\n", ["train"], "eta: t_end/eta = 1e+300/0.02"),
+    ("[train]\nsteps = 1000000000000\n", ["train"], "steps: the run is 1e+12 steps"),
+])
+def test_cli_refuses_before_allocating(tmp_path, capsys, monkeypatch, toml, argv, field):
+    def no_work(*_a, **_k):
+        raise AssertionError("work started before the budget check")
+
+    for name in ("integrate", "gradient_descent", "sgd"):
+        monkeypatch.setattr(numerics, name, no_work)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(toml)
+    with deadline(10.0):
+        assert main([*argv, "--config", str(cfg), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and field in err[0], err
+    assert not (tmp_path / "o").exists()
+
+
+def test_peak_comes_from_the_dense_solution_even_when_the_grid_skips_it():
+    """t_end = 1e300: the output grid's second point is past convergence, so its maximum is κ(0)."""
+    p = numerics.default_problem()
+    W = numerics.random_init(p, 1e-3, 0)
+    far = numerics.integrate(p, *W, 1e300, grad_tol=1e-6)
+    assert far.status == "converged" and len(far.t) == 2  # the grid holds t = 0 and the stop only
+    t_far, k_far = numerics.kappa_peak(p, far)
+    # Reference: a tight solve on a fine grid over the first 8 time units, refined the same way.
+    ref = numerics.integrate(p, *W, 8.0, n_points=801, rtol=1e-11, atol=1e-15)
+    grid = np.array([numerics.kappa(p, a, b) for a, b in zip(ref.W_A, ref.W_B)])
+    t_ref, k_ref = numerics.kappa_peak(p, ref)
+    assert k_ref >= grid.max()  # the bounded search only improves on the grid
+    # rtol 1e-8 against 1e-11: κ to ~1e-8 relative; t* sits on a flat maximum, so to ~sqrt of that.
+    assert abs(k_far / k_ref - 1) < 1e-6 and abs(t_far - t_ref) < 1e-3 * t_ref
+    assert 3.0 < t_far < 5.0 and k_far > 1e4 * numerics.kappa(p, *W)
