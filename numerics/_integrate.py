@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
 import theory
 
 from ._autochoice import auto_method, estimated_cost, is_stiff, norm_C, thread_limit
 from ._budget import check_memory, samples_memory
+from ._certify import Certifier, Solved, solve_certified
 from ._flowfn import flow_function, normalize_terms
 from ._jacobian import MAX_DENSE, DenseJacobian
 from ._problem import Problem
@@ -138,13 +138,20 @@ def integrate(
     path: str = "auto",
     jac: bool | None = None,
     threads: int | str | None = "auto",
+    eq_tol: float | None = None,
 ) -> Trajectory:
-    """Gradient flow from $(W_{A0}, W_{B0})$ on $[0, t_{end}]$, sampled at `n_points` times.
+    r"""Gradient flow from $(W_{A0}, W_{B0})$ on $[0, t_{end}]$, sampled at `n_points` times.
 
     `path`: "auto" | "full" | "structured" | "reduced". `method`: "auto" or a `solve_ivp`
     method. `jac`: use the analytic Jacobian (None: for BDF/Radau always, for LSODA on
     stiff instances; it is assembled densely, so only up to `MAX_DENSE` state entries).
     `threads`: BLAS threads ("auto": one for small right-hand sides, None: leave as is).
+
+    With `grad_tol`, status `converged` is *certified* (`_certify`): when the relative gradient
+    falls below `grad_tol`, the Jacobian must show no unstable direction and the first-order
+    distance to the equilibria must be at most `eq_tol`$\cdot\|W\|$ (default
+    $\sqrt{\text{grad\_tol}}$); otherwise the run goes on, and one that reaches `t_end` still on
+    a saddle ends `plateau`. `message` gives the reason.
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem: expected numerics.Problem, got {type(problem).__name__}")
@@ -158,6 +165,8 @@ def integrate(
     n_points = as_int("n_points", n_points, low=2)
     max_norm = as_real("max_norm", max_norm, low=0.0, strict=True)
     tol = None if grad_tol is None else as_real("grad_tol", grad_tol, low=0.0, strict=True)
+    eq_tol = (np.sqrt(tol) if tol is not None else 0.0) if eq_tol is None else as_real("eq_tol", eq_tol, low=0.0,
+                                                                                        strict=True)
     rtol = as_real("rtol", rtol, low=0.0, strict=True)
     atol = as_real("atol", atol, low=0.0)
     if not (threads is None or threads == "auto" or isinstance(threads, int) and not isinstance(threads, bool)
@@ -186,8 +195,10 @@ def integrate(
     else:
         use_jac = (method in ("BDF", "Radau") or method == "LSODA" and is_stiff(problem)) if jac is None else jac
     jac_fn = system.make_jac() if use_jac and method in IMPLICIT else None
-    sol = _solve(system, t_end, method, jac_fn, rtol, atol, n_points, max_norm, tol, norm_C(problem) or 1.0, threads)
-    return _trajectory(sol, system, method + ("+jac" if jac_fn is not None else ""), names, max_norm)
+    certifier = Certifier(problem, names, eq_tol, lambda: _weight_system(problem, names, W_A0, W_B0, "full").make_jac())
+    sol = solve_certified(system, t_end, method, jac_fn, rtol, atol, n_points, max_norm, tol, norm_C(problem) or 1.0,
+                          threads, certifier, MAX_DENSE_OUTPUT)
+    return _trajectory(sol, system, method + ("+jac" if jac_fn is not None else ""), names)
 
 
 def _constant(W_A0: np.ndarray, W_B0: np.ndarray, t: np.ndarray, status: str, method: str,
@@ -198,64 +209,12 @@ def _constant(W_A0: np.ndarray, W_B0: np.ndarray, t: np.ndarray, status: str, me
                       method, names, message=message, path=path, dense=lambda _t: (W_A0.copy(), W_B0.copy()))
 
 
-def _solve(system: OdeSystem, t_end, method, jac_fn, rtol, atol, n_points, max_norm, tol, C_scale, threads):
-    f_raw, n = system.make_f(), system.n_A
-    last: list = [None, None, None]
-
-    def f(t: float, y: np.ndarray) -> np.ndarray:
-        out = f_raw(t, y)
-        last[:] = (t, y.copy(), out)
-        return out
-
-    def rhs_at(t: float, y: np.ndarray) -> np.ndarray:
-        # Explicit RK methods evaluate f at the accepted (t, y) (first-same-as-last), which
-        # is exactly where the event asks: reuse it instead of paying a second evaluation.
-        if last[0] == t and np.array_equal(last[1], y):
-            return last[2]
-        return f_raw(t, y)
-
-    def diverged(_t: float, y: np.ndarray) -> float:
-        return max_norm - float(np.linalg.norm(y)) if np.all(np.isfinite(y)) else -1.0
-
-    diverged.terminal = True  # type: ignore[attr-defined]
-    events = [diverged]
-    if tol is not None:
-        def converged(t: float, y: np.ndarray) -> float:
-            g = float(np.linalg.norm(rhs_at(t, y)))
-            return g - tol * C_scale * (np.linalg.norm(y[:n]) + np.linalg.norm(y[n:]))
-
-        converged.terminal = True  # type: ignore[attr-defined]
-        converged.direction = -1  # type: ignore[attr-defined]
-        events.append(converged)
-    kwargs = {"jac": jac_fn} if jac_fn is not None else {}
-    # Dense output keeps every step's interpolant (DOP853: 7 state vectors a step), which
-    # for a full state of m·d = 10⁵ entries is gigabytes: only for small states.
-    dense = system.y0.size <= MAX_DENSE_OUTPUT
-    with np.errstate(over="ignore", invalid="ignore"), thread_limit(system.cost, threads):
-        return solve_ivp(f, (0.0, t_end), system.y0, method=method, t_eval=np.linspace(0.0, t_end, n_points),
-                         dense_output=dense, events=events, rtol=rtol, atol=atol, **kwargs)
-
-
-def _trajectory(sol, system: OdeSystem, method: str, names: tuple[str, ...], max_norm: float) -> Trajectory:
-    status, t_stop = "completed", float(sol.t[-1]) if sol.t.size else 0.0
-    if sol.status == 1:
-        fired = [i for i, te in enumerate(sol.t_events) if te.size]
-        status = "diverged" if fired and fired[0] == 0 else "converged"
-        t_stop = float(sol.t_events[fired[0]][0])
-    elif sol.status == -1:
-        bad = sol.y.size and not np.all(np.isfinite(sol.y))
-        status = "diverged" if bad or (sol.y.size and np.linalg.norm(sol.y[:, -1]) > max_norm / 10) else "failed"
-    ts, ys = sol.t, sol.y
-    if status in ("diverged", "converged") and (ts.size == 0 or ts[-1] < t_stop):
-        fired = [i for i, te in enumerate(sol.t_events) if te.size]
-        ts = np.append(ts, t_stop)
-        ys = np.concatenate([ys, sol.y_events[fired[0]][0][:, None]], axis=1)
-    W_A, W_B = system.weights(ys)
+def _trajectory(sol: Solved, system: OdeSystem, method: str, names: tuple[str, ...]) -> Trajectory:
+    W_A, W_B = system.weights(sol.y)
 
     def dense(t: float) -> tuple[np.ndarray, np.ndarray]:
-        a, b = system.weights(sol.sol(t)[:, None])
+        a, b = system.weights(sol.dense(t)[:, None])
         return a[0], b[0]
 
-    return Trajectory(ts, W_A, W_B, status, t_stop, int(sol.nfev), method, names, message=str(sol.message),
-                      path=system.path, dense=dense if sol.sol is not None else None,
-                      t_steps=np.asarray(sol.sol.ts) if sol.sol is not None else None)
+    return Trajectory(sol.t, W_A, W_B, sol.status, sol.t_stop, sol.nfev, method, names, message=sol.message,
+                      path=system.path, dense=dense if sol.dense is not None else None, t_steps=sol.t_steps)

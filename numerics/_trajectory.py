@@ -7,7 +7,7 @@ from typing import Callable, Literal
 
 import numpy as np
 
-Status = Literal["completed", "converged", "diverged", "failed"]
+Status = Literal["completed", "converged", "diverged", "failed", "plateau"]
 
 
 def weights_norm(W_A: np.ndarray, W_B: np.ndarray) -> float:
@@ -21,7 +21,10 @@ class Trajectory:
     """Weights on a time grid. `status` says how the run ended and `t_stop` when.
 
     - `completed`: reached `t_end`;
-    - `converged`: $\\|\\nabla L\\|$ fell below the tolerance at `t_stop`;
+    - `converged`: $\\|\\nabla L\\|$ fell below the tolerance at `t_stop` and the point is certified
+      near a stable equilibrium (`integrate`, see `_certify`);
+    - `plateau`: reached `t_end` on a saddle/plateau where the gradient is small but the
+      Jacobian has an unstable direction (`message` says which);
     - `diverged`: $\\|W\\|$ exceeded the bound (or became non-finite) at `t_stop`;
     - `failed`: the solver gave up (`message` says why).
     """
