@@ -73,7 +73,11 @@ def counterexample_line(r: ClaimResult) -> str:
     """One line: the shrunk instance's essentials and its margin."""
     ce = r.counterexample or {}
     inst = {k: v for k, v in ce.get("instance", {}).items() if k not in ("seed",)}
-    return f"**{r.claim.id}** (margin {ce.get('margin', float('nan')):.3g}): `{json.dumps(jsonable(inst))}`"
+    m = ce.get("margin", float("nan"))
+    m = f"{m:.3g}" if isinstance(m, (int, float)) else str(m)  # non-finite margins are stored as strings
+    how = f", found by {r.found_by}" if r.found_by else ""
+    why = f"; {ce['reason']}" if ce.get("reason") else ""
+    return f"**{r.claim.id}** (margin {m}{how}{why}): `{json.dumps(jsonable(inst))}`"
 
 
 def write_report(out: Path, results: list[ClaimResult], *, seed: int, examples: int | None, figures: bool,

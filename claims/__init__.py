@@ -15,6 +15,9 @@ tight integration, stage detection, tolerances).
 
 from ._claim import CheckResult, Claim, Instance
 from ._engine import DEFAULT_EXAMPLES, ClaimResult, counterexample_record, replay, run_claim, run_claims
+from ._engine import margin_json, margins_equal
+from ._local import LOCAL_BUDGET
+from ._space import Param, Space
 from ._registry import all_claims, claim_origin, get_claim, is_registered, load_all, register, select
 from ._plugins import (
     ENTRY_POINT_GROUP, PluginError, describe_origin, file_sha256, load_entry_points, load_plugin, loaded_plugins,
@@ -26,6 +29,7 @@ __all__ = [
     "DEFAULT_EXAMPLES", "CheckResult", "Claim", "ClaimResult", "Instance", "all_claims", "counterexample_record",
     "get_claim", "load_all", "register", "replay", "run_claim", "run_claims", "select",
 ]
+__all__ += ["LOCAL_BUDGET", "Param", "Space", "margin_json", "margins_equal"]
 __all__ += [
     "ENTRY_POINT_GROUP", "PluginError", "claim_origin", "describe_origin", "file_sha256", "helpers", "is_registered",
     "load_entry_points", "load_plugin", "loaded_plugins", "strategies", "term_origin",

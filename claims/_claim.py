@@ -13,6 +13,8 @@ from typing import Any, Callable
 
 from hypothesis.strategies import SearchStrategy
 
+from ._space import Space
+
 Instance = dict[str, Any]
 
 
@@ -53,3 +55,8 @@ class Claim:
     summarize: Callable[[list[dict[str, Any]]], dict[str, Any]] | None = None
     #: At most this many extra checks while shrinking a counterexample (bounds the run time).
     shrink_budget: int = 200
+    #: The continuous box the instances are built from (`claims._space.Space`). With it, the engine
+    #: runs a second, local search over the box after Hypothesis (None: Hypothesis only).
+    space: Space | None = None
+    #: Cap on the second stage's checks for this claim (None: the engine's `LOCAL_BUDGET`).
+    local_budget: int | None = None
