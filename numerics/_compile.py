@@ -25,7 +25,7 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 import sympy as sp
-from sympy import MatAdd, MatMul, MatrixSymbol, Trace, Transpose
+from sympy import MatAdd, MatMul, MatPow, MatrixSymbol, Trace, Transpose
 
 from ._chainorder import chain_cost, chain_order, tree_nodes
 
@@ -142,12 +142,26 @@ class _Emitter:
         return name
 
     def scalar(self, e: sp.Expr) -> str:
+        if isinstance(e, sp.Symbol) and e in self.dims:
+            return repr(float(self.dims[e]))  # tr(I_m) = m
         if isinstance(e, sp.Symbol):
             return self.symbol(e)
-        if e.is_Number:
+        if e.is_number:
             return repr(float(e))
         if isinstance(e, Trace):
             return self.trace(e.arg)
+        if isinstance(e, sp.Determinant):
+            inner = self.matrix(e.arg)
+            return self.fresh(f"np.linalg.det({inner})", ("det", e), (inner,), self.shape(e.arg)[0] ** 3)
+        if isinstance(e, sp.log) and isinstance(e.args[0], sp.Determinant):
+            # log det from the LU factors (no overflow); NaN when det <= 0, as log would give.
+            inner = self.matrix(e.args[0].arg)
+            return self.fresh(f"_logdet({inner})", ("logdet", e), (inner,), self.shape(e.args[0].arg)[0] ** 3)
+        if isinstance(e, sp.Function) and e.func in _NUMPY_FUNCTIONS:
+            if e in self.cache:
+                return self.cache[e]
+            arg = self.scalar(e.args[0])
+            return self.fresh(f"np.{_NUMPY_FUNCTIONS[e.func]}({arg})", e, (arg,), 1)
         if isinstance(e, (sp.Add, sp.Mul, sp.Pow)):
             if e in self.cache:
                 return self.cache[e]
@@ -172,6 +186,15 @@ class _Emitter:
             return self.fresh(f"np.eye({self.shape(e)[0]})", e, (), 0)
         if isinstance(e, sp.ZeroMatrix):
             return self.fresh(f"np.zeros({self.shape(e)})", e, (), 0)
+        if isinstance(e, sp.Inverse) or isinstance(e, MatPow) and e.exp.is_Integer and e.exp < 0:
+            base = e.arg if isinstance(e, sp.Inverse) else MatPow(e.base, -e.exp).doit()
+            inner = self.matrix(base)
+            return self.fresh(f"np.linalg.inv({inner})", e, (inner,), 2 * self.shape(base)[0] ** 3)
+        if isinstance(e, MatPow) and e.exp.is_Integer:
+            inner = self.matrix(e.base)
+            n = self.shape(e.base)[0]
+            return self.fresh(f"np.linalg.matrix_power({inner}, {int(e.exp)})", e, (inner,),
+                              2 * n ** 3 * max(1, int(e.exp).bit_length()))
         if isinstance(e, MatMul):
             coeff, mats = e.as_coeff_matrices()
             if coeff == 1:
@@ -257,6 +280,16 @@ class _Emitter:
         return self.fresh(f"np.trace({inner})", ("tr", arg), (inner,), self.shape(arg)[0])
 
 
+#: SymPy functions the generated code evaluates, by NumPy name (see `theory.FUNCTIONS`).
+_NUMPY_FUNCTIONS = {sp.log: "log", sp.exp: "exp", sp.sin: "sin", sp.cos: "cos", sp.tan: "tan", sp.sinh: "sinh",
+                    sp.cosh: "cosh", sp.tanh: "tanh", sp.atan: "arctan"}
+
+
+def _logdet(X: np.ndarray) -> float:
+    sign, logabs = np.linalg.slogdet(X)
+    return float(logabs) if sign > 0 else float("nan")
+
+
 def _fkey(f: sp.Expr) -> tuple:
     if isinstance(f, MatrixSymbol):
         return (0, f.name)
@@ -301,7 +334,7 @@ def compile_exprs(
         else:
             results.append(em.scalar(expr))
     ret = f"return ({', '.join(results)},)"
-    namespace: dict[str, object] = {"np": np}
+    namespace: dict[str, object] = {"np": np, "_logdet": _logdet}
     if var is None:
         args = ", ".join(em.inputs)
         src = "\n".join([f"def {name}({args}):", *("    " + ln for ln in em.lines), "    " + ret])

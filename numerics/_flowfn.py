@@ -37,8 +37,11 @@ def _compiled(terms: tuple, dims_key: tuple, path: str = "full",
         flow = theory.gradient_flow(names)
     dims = dict(dims_key)
     sym = theory.symbols.SYMMETRIC
-    rhs = compile_exprs({"dW_A": flow.dW_A, "dW_B": flow.dW_B}, dims, "rhs", varying=STATE, symmetric=sym)
-    loss = compile_exprs({"loss": flow.loss}, dims, "loss", varying=STATE, symmetric=sym)
+    dW_A, dW_B, L = flow.dW_A, flow.dW_B, flow.loss
+    if path != "structured":  # (the structured form is already expanded into thin chains)
+        dW_A, dW_B, L = theory.normalize(dW_A), theory.normalize(dW_B), theory.normalize(L)
+    rhs = compile_exprs({"dW_A": dW_A, "dW_B": dW_B}, dims, "rhs", varying=STATE, symmetric=sym)
+    loss = compile_exprs({"loss": L}, dims, "loss", varying=STATE, symmetric=sym)
     return rhs, loss
 
 

@@ -77,7 +77,11 @@ def _weight_system(p: Problem, names: tuple[str, ...], W_A0: np.ndarray, W_B0: n
             flow = theory.gradient_flow(names)
         S = theory.symbols
         outs = {"dW_A": flow.dW_A, "dW_B": flow.dW_B}
-        J = DenseJacobian(outs, (S.W_A, S.W_B), {"W_A": (m, dA), "W_B": (m, dB)}, p.dims, _LazyValues(p), S.SYMMETRIC)
+        try:
+            J = DenseJacobian(outs, (S.W_A, S.W_B), {"W_A": (m, dA), "W_B": (m, dB)}, p.dims, _LazyValues(p),
+                              S.SYMMETRIC)
+        except theory.NotPolynomial:
+            return None  # e.g. a user term with an inverse: the solver estimates the Jacobian itself
         return J.solver_jac()
 
     y0 = np.concatenate([W_A0.ravel(), W_B0.ravel()])

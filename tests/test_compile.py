@@ -54,8 +54,32 @@ def test_generated_code_reuses_shared_products():
 def test_unknown_node_is_a_clear_error():
     X = sp.MatrixSymbol("X", 2, 2)
     try:
-        numerics.compile_exprs({"y": sp.Inverse(X)}, {})
+        numerics.compile_exprs({"y": sp.HadamardProduct(X, X)}, {})
     except TypeError as err:
-        assert "Inverse" in str(err)
+        assert "HadamardProduct" in str(err)
     else:
         raise AssertionError("expected TypeError")
+
+
+def test_inverse_power_det_and_functions_compile_to_numpy():
+    X, Y = sp.MatrixSymbol("X", 3, 3), sp.MatrixSymbol("Y", 3, 3)
+    code = numerics.compile_exprs({
+        "inv": X.I * Y, "pow": X**3, "negpow": X**-2,
+        "s": sp.log(sp.det(X)) + sp.exp(sp.Trace(Y) / 10) + sp.Trace(X * Y) ** sp.Rational(3, 2) + sp.det(Y),
+    }, {})
+    rng = np.random.default_rng(0)
+    Xv = rng.standard_normal((3, 3)) + 4 * np.eye(3)  # det > 0: log det is real
+    Yv = rng.standard_normal((3, 3)) + 3 * np.eye(3)
+    inv, pow3, negpow, s = code(X=Xv, Y=Yv)
+    assert np.allclose(inv, np.linalg.solve(Xv, Yv), rtol=1e-12, atol=1e-12)
+    assert np.allclose(pow3, Xv @ Xv @ Xv, rtol=1e-12)
+    assert np.allclose(negpow, np.linalg.inv(Xv @ Xv), rtol=1e-10)
+    expected = (np.log(np.linalg.det(Xv)) + np.exp(np.trace(Yv) / 10) + np.trace(Xv @ Yv) ** 1.5
+                + np.linalg.det(Yv))
+    assert abs(s - expected) <= 1e-12 * abs(expected)
+
+
+def test_log_det_of_a_negative_determinant_is_nan_not_a_crash():
+    X = sp.MatrixSymbol("X", 2, 2)
+    (v,) = numerics.compile_exprs({"s": sp.log(sp.det(X))}, {})(X=np.diag([1.0, -1.0]))
+    assert np.isnan(v)

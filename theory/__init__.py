@@ -3,7 +3,8 @@
 `theory` imports no NumPy; `numerics` compiles what is derived here.
 """
 
-from . import _symbols as symbols
+from . import symbols
+from ._calculus import FUNCTIONS, UnsupportedTerm, check_supported, frobenius, frobenius_sq, gradient, normalize
 from ._conserved import Q, dQ_dt
 from ._derivations import derivation_section, render_derivations
 from ._explicit import entries, explicit
@@ -24,15 +25,16 @@ __all__ = [
     "GradientFlow", "LossTerm", "Q", "available_terms", "canonical_trace", "entries", "explicit", "dQ_dt", "derivation_section", "render_derivations", "expectation",
     "fold_symmetric", "get_term", "gradient_flow", "latex", "matrix_gradient", "named_view_moments",
     "per_sample_neg", "per_sample_pos", "register_term", "symbols", "unicode", "unregister_term", "view_moments",
+    "FUNCTIONS", "UnsupportedTerm", "check_supported", "frobenius", "frobenius_sq", "gradient", "normalize",
 ]
 __all__ += ["closed_forms", "decoupled"]
 
 # Performance forms (issue 5): the factored flow, the exact reduced ODE, the Jacobian operator.
-from ._jacobian import Jacobian, JacobianTerm, jacobian  # noqa: E402
+from ._jacobian import Jacobian, JacobianTerm, NotPolynomial, jacobian  # noqa: E402
 from ._reduced import NotReducible, ReducedFlow, reduced_flow  # noqa: E402
 from ._structured import StructuredFlow, structured_flow  # noqa: E402
 
-__all__ += ["Jacobian", "JacobianTerm", "NotReducible", "ReducedFlow", "StructuredFlow", "jacobian", "reduced_flow",
+__all__ += ["Jacobian", "JacobianTerm", "NotPolynomial", "NotReducible", "ReducedFlow", "StructuredFlow", "jacobian", "reduced_flow",
             "structured_flow"]
 
 # Mini-batch estimators with in-batch negatives (issue 4); importing registers their section.

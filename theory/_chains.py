@@ -4,8 +4,11 @@ A matrix expression that is a polynomial in matrix symbols is, once expanded, a 
 
 $$\sum_i c_i\, F_{i1} F_{i2} \cdots F_{in_i}$$
 
-of scalar coefficients $c_i$ times *chains* of factors, each factor a `MatrixSymbol` or
-its `Transpose`. `chains()` computes that form (transposes pushed to the leaves,
+of scalar coefficients $c_i$ times *chains* of factors, each factor a `MatrixSymbol`, its
+`Transpose`, or an opaque inverse $Y^{-1}$ (an `Inverse` whose argument is itself in normal
+form, so equal inverses are the same factor; $(Y^{-1})^\top = (Y^\top)^{-1}$). Integer
+matrix powers are repeated factors ($X^{-n} = (X^{-1})^n$). Coefficients are any scalar
+expressions, traces included. `chains()` computes that form (transposes pushed to the leaves,
 identities dropped, symmetric symbols' transposes folded, equal chains collected), which
 makes three things easy that SymPy's own `MatMul` does not do reliably:
 
@@ -20,7 +23,7 @@ from __future__ import annotations
 from typing import Callable, Iterable, Mapping
 
 import sympy as sp
-from sympy import MatAdd, MatMul, MatrixExpr, MatrixSymbol, Transpose
+from sympy import MatAdd, MatMul, MatPow, MatrixExpr, MatrixSymbol, Transpose
 
 #: A chain of factors (each a MatrixSymbol or Transpose(MatrixSymbol)); () is the identity.
 Chain = tuple[sp.Expr, ...]
@@ -32,7 +35,17 @@ def t_factor(f: sp.Expr, symmetric: Iterable[MatrixSymbol] = ()) -> sp.Expr:
     """Transpose one factor, folding $S^\\top = S$ for symmetric symbols."""
     if isinstance(f, Transpose):
         return f.arg
+    if isinstance(f, sp.Inverse):
+        return inverse_factor(Transpose(f.arg), symmetric)
     return f if f in set(symmetric) else Transpose(f)
+
+
+def inverse_factor(arg: sp.Expr, symmetric: Iterable[MatrixSymbol] = ()) -> sp.Expr:
+    """The opaque factor $Y^{-1}$, with $Y$ rebuilt from its normal form (one node per value)."""
+    inner = chains(arg, symmetric)
+    if not inner:
+        raise ZeroDivisionError(f"chains: the inverse of a zero matrix ({arg})")
+    return sp.Inverse(build(inner, arg.shape))
 
 
 def t_chain(ch: Chain, symmetric: Iterable[MatrixSymbol] = ()) -> Chain:
@@ -78,6 +91,17 @@ def chains(expr: sp.Expr, symmetric: Iterable[MatrixSymbol] = ()) -> Chains:
         acc: Chains = {(): sp.S.One}
         for a in expr.args:
             acc = _product(acc, chains(a, sym) if isinstance(a, MatrixExpr) else {(): a})
+        return acc
+    if isinstance(expr, sp.Inverse):
+        return {(inverse_factor(expr.arg, sym),): sp.S.One}
+    if isinstance(expr, MatPow):
+        n = expr.exp
+        if not (n.is_Integer and expr.base.is_square):
+            raise TypeError(f"chains: only integer powers of square matrices are supported, got {expr}")
+        base = chains(expr.base, sym) if n >= 0 else {(inverse_factor(expr.base, sym),): sp.S.One}
+        acc = {(): sp.S.One}
+        for _ in range(abs(int(n))):
+            acc = _product(acc, base)
         return acc
     raise TypeError(f"chains: unsupported matrix node {type(expr).__name__}: {expr}")
 
@@ -165,9 +189,10 @@ def combine(*parts: tuple[sp.Expr, Chains]) -> Chains:
     return out
 
 
-def symbols_in(chs: Chains) -> set[MatrixSymbol]:
-    """The matrix symbols that occur (transposed or not) in a sum of chains."""
-    return {f.arg if isinstance(f, Transpose) else f for ch in chs for f in ch}
+def symbols_in(chs: Chains) -> set[sp.Expr]:
+    """The factors (transposes stripped) of a sum of chains, and the matrix symbols of its coefficients."""
+    factors = {f.arg if isinstance(f, Transpose) else f for ch in chs for f in ch}
+    return factors | {a for c in chs.values() for a in sp.sympify(c).atoms(MatrixSymbol)}
 
 
 def equal(a: sp.Expr, b: sp.Expr, symmetric: Iterable[MatrixSymbol] = ()) -> bool:

@@ -58,9 +58,28 @@ class Jacobian:
         return tuple(direction(s) for s in self.state)
 
 
+class NotPolynomial(ValueError):
+    """The flow is not a polynomial in the state (an inverse, or a trace in a coefficient)."""
+
+
+def _check_polynomial(name: str, expr: sp.Expr, state: tuple[MatrixSymbol, ...], symmetric: tuple) -> None:
+    for ch, c in chains(expr, symmetric).items():
+        odd = [f for f in ch if not isinstance(f, (MatrixSymbol, Transpose))]
+        if odd or sp.sympify(c).has(*state):
+            what = odd[0] if odd else c
+            raise NotPolynomial(f"jacobian: {name} is not a polynomial in the state ({what}); "
+                                "solvers fall back to finite-difference Jacobians")
+
+
 def jacobian(outputs: Mapping[str, sp.Expr], state: tuple[MatrixSymbol, ...],
              symmetric: tuple[MatrixSymbol, ...] = ()) -> Jacobian:
-    """Derive the Jacobian of `outputs` (each a polynomial in `state`) as a linear operator."""
+    """Derive the Jacobian of `outputs` (each a polynomial in `state`) as a linear operator.
+
+    Raises `NotPolynomial` otherwise: the $\varepsilon$-expansion below would miss the
+    $\varepsilon$ inside an inverse or a trace coefficient.
+    """
+    for name, expr in outputs.items():
+        _check_polynomial(name, expr, tuple(state), tuple(symmetric))
     dirs = {s: direction(s) for s in state}
     perturb = {s: s + _eps * v for s, v in dirs.items()}
     blocks: dict[tuple[str, str], list[JacobianTerm]] = {(o, s.name): [] for o in outputs for s in state}

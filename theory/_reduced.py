@@ -108,7 +108,8 @@ def _substituted(expr: sp.Expr) -> Chains:
 def _closed(chs: Chains, what: str, allowed: set) -> Chains:
     extra = symbols_in(chs) - allowed
     if extra:
-        raise NotReducible(f"{what} depends on {sorted(map(str, extra))}: the flow does not close")
+        names = sorted(s if len(s) <= 60 else s[:57] + "..." for s in map(str, extra))
+        raise NotReducible(f"{what} depends on {names}: the flow does not close")
     return chs
 
 

@@ -7,13 +7,17 @@ $\mu$); the total loss is $L = \sum_i w_i L_i$. The built-in `pos` and `neg` are
 $$\ell_+ = -\langle W_A x_A, W_B x_B\rangle, \qquad
   \ell_- = \tfrac12 \langle W_A x_A, W_B \tilde x_B\rangle^2 .$$
 
-A user adds a term by registering any SymPy scalar expression in `W_A`, `W_B` and the
-data symbols (a `Trace` of a matrix product, a sum of such, times scalars):
+A user adds a term by registering any smooth SymPy scalar built from traces in `W_A`,
+`W_B` and the data symbols: sums, products and real powers of traces, matrix powers and
+inverses inside them, determinants, Frobenius norms and the functions of
+`theory.FUNCTIONS` (log, exp, ...). It is checked and differentiated *at registration*
+(`theory._calculus`), so an unsupported construct is refused there, by name:
 
 ```python
-import theory
+import sympy, theory
 from theory.symbols import W_A, W_B, Sigma_A
-theory.register_term("whiten", sympy.Trace(W_A * Sigma_A * W_A.T) / 2, weight=sympy.Symbol("nu"))
+P = W_A * Sigma_A * W_A.T
+theory.register_term("logdet", -sympy.log(sympy.det(P + sympy.Identity(P.shape[0]))), weight=sympy.Symbol("nu"))
 ```
 """
 
@@ -25,6 +29,7 @@ import sympy as sp
 from sympy import MatrixExpr, Transpose
 
 from . import _symbols as S
+from ._calculus import UnsupportedTerm, check_supported, grad_scalar
 from ._expectation import expectation, named_view_moments
 
 
@@ -79,12 +84,43 @@ def register_term(
     if name in _REGISTRY and not replace:
         raise ValueError(f"term {name!r} is already registered (pass replace=True)")
     if not isinstance(expr, sp.Basic) or isinstance(expr, MatrixExpr) and expr.shape != (1, 1):
-        raise TypeError(f"term {name!r}: expr must be a scalar SymPy expression")
+        raise TypeError(f"term {name!r}: expr must be a scalar SymPy expression (wrap a matrix in Trace(...))")
+    if isinstance(expr, MatrixExpr):
+        expr = sp.Trace(expr)  # a 1×1 matrix is its own trace
+    expr = expr.xreplace({Transpose(s): s for s in S.SYMMETRIC})  # Σᵀ = Σ: print and compile one form
     if not expr.has(S.W_A) and not expr.has(S.W_B):
         raise ValueError(f"term {name!r}: expr does not depend on W_A or W_B")
-    term = LossTerm(name, canonical_trace(expr), sp.sympify(weight), per_sample, description)
+    weight = _weight(name, weight)
+    try:
+        check_supported(expr)
+        for W in S.STATE:  # derive now: whatever cannot be differentiated is refused here
+            grad_scalar(expr, W)
+    except UnsupportedTerm as err:
+        raise UnsupportedTerm(f"term {name!r}: {err}") from None
+    except (TypeError, ZeroDivisionError) as err:
+        raise UnsupportedTerm(f"term {name!r}: cannot differentiate {expr}: {err}") from None
+    term = LossTerm(name, canonical_trace(expr), weight, per_sample, description)
     _REGISTRY[name] = term
     return term
+
+
+def _weight(name: str, weight: object) -> sp.Expr:
+    """A term's weight: a number or a scalar SymPy expression free of W (strings are never parsed)."""
+    if isinstance(weight, bool) or weight is None:
+        raise TypeError(f"term {name!r}: weight must be a number or a SymPy expression, got {weight!r}")
+    if isinstance(weight, int):
+        return sp.Integer(weight)
+    if isinstance(weight, float):
+        if weight != weight or weight in (float("inf"), float("-inf")):
+            raise ValueError(f"term {name!r}: weight must be finite, got {weight!r}")
+        return sp.Float(weight)
+    if isinstance(weight, sp.Expr) and not isinstance(weight, MatrixExpr):
+        if weight.has(S.W_A, S.W_B) or weight.atoms(sp.MatrixSymbol):
+            raise ValueError(f"term {name!r}: weight must be a scalar free of matrices, got {weight}")
+        return weight
+    hint = " (strings are not evaluated: pass sympy.Symbol('nu'))" if isinstance(weight, str) else ""
+    raise TypeError(f"term {name!r}: weight must be a number or a SymPy expression, got "
+                    f"{type(weight).__name__}{hint}")
 
 
 def unregister_term(name: str) -> None:
