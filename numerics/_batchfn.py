@@ -115,7 +115,7 @@ class _Stages:
         if not isinstance(f, MatMul):
             return f, None
         coeff, mats = f.as_coeff_matrices()
-        size = lambda k: int(sp.sympify(mats[k].shape[0]).xreplace(self.dims))  # noqa: E731
+        size = lambda k: int(sp.sympify(mats[k].shape[0], strict=True).xreplace(self.dims))  # noqa: E731
         k = min(range(1, len(mats)), key=size)
         return coeff * MatMul(*mats[:k]), MatMul(*mats[k:])
 
@@ -126,7 +126,7 @@ def compile_staged(outputs: dict[str, sp.Expr], dims: dict, name: str = "batch")
     flat = {k: st.hoist(v) for k, v in outputs.items()}
     ones = {o: MatrixSymbol(f"had_ones{i}", *o.shape) for i, o in enumerate(
         set().union(*(e.atoms(OneMatrix) for e in flat.values())))}
-    ones_shape = {s.name: tuple(int(sp.sympify(d).xreplace(dims)) for d in o.shape) for o, s in ones.items()}
+    ones_shape = {s.name: tuple(int(sp.sympify(d, strict=True).xreplace(dims)) for d in o.shape) for o, s in ones.items()}
     flat = {k: v.xreplace(ones) for k, v in flat.items()}
 
     # One program per dependency level: a stage reads only the symbols of earlier levels.

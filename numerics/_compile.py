@@ -78,6 +78,7 @@ class _Emitter:
         self.cache: dict[object, str] = {}
         self.is_var: dict[str, bool] = {}
         self.inputs: dict[str, None] = {}
+        self.owner: dict[str, str] = {}  # input name -> the SymPy name it came from
         self.count = 0
         self.shared: dict[tuple, int] = {}
         self.shapes: dict[sp.Expr, tuple[int, int]] = {}
@@ -107,7 +108,7 @@ class _Emitter:
     def shape(self, e: sp.Expr) -> tuple[int, int]:
         hit = self.shapes.get(e)
         if hit is None:
-            hit = self.shapes[e] = tuple(int(sp.sympify(s).xreplace(self.dims)) for s in e.shape)  # type: ignore
+            hit = self.shapes[e] = tuple(int(sp.sympify(s, strict=True).xreplace(self.dims)) for s in e.shape)  # type: ignore
         return hit
 
     def var(self, name: str) -> bool:
@@ -137,9 +138,15 @@ class _Emitter:
     # -- leaves ---------------------------------------------------------------------------
     def symbol(self, s: MatrixSymbol | sp.Symbol) -> str:
         name = _ident(s.name)
+        first = self.owner.setdefault(name, s.name)
+        if first != s.name:
+            # Two symbols under one input name would silently share a value (a wrong loss).
+            raise ValueError(f"compile: the symbols {first!r} and {s.name!r} both become the input name "
+                             f"{name!r}; rename one of them")
         self.inputs[name] = None
-        self.is_var[name] = self.varying is None or name in self.varying
-        return name
+        code = _code_name(name)
+        self.is_var[code] = self.varying is None or name in self.varying
+        return code
 
     def scalar(self, e: sp.Expr) -> str:
         if isinstance(e, sp.Symbol) and e in self.dims:
@@ -199,7 +206,7 @@ class _Emitter:
             coeff, mats = e.as_coeff_matrices()
             if coeff == 1:
                 return self.chain(tuple(mats))
-            return self.chain(tuple(mats), self.scalar(sp.sympify(coeff)), e)
+            return self.chain(tuple(mats), self.scalar(sp.sympify(coeff, strict=True)), e)
         if isinstance(e, MatAdd):
             parts = [self.matrix(a) for a in e.args]
             rows, cols = self.shape(e)
@@ -275,7 +282,7 @@ class _Emitter:
                 p, q = self.chain(tuple(mats[:best])), self.chain(tuple(mats[best:]))
                 rows, cols = self.shape(mats[0])[0], self.shape(mats[best])[0]
                 s = self.fresh(f"np.einsum('ij,ji->', {p}, {q})", ("tr", arg), (p, q), 2 * rows * cols)
-                return s if coeff == 1 else f"({self.scalar(sp.sympify(coeff))} * {s})"
+                return s if coeff == 1 else f"({self.scalar(sp.sympify(coeff, strict=True))} * {s})"
         inner = self.matrix(arg)
         return self.fresh(f"np.trace({inner})", ("tr", arg), (inner,), self.shape(arg)[0])
 
@@ -314,6 +321,12 @@ def _ident(name: str) -> str:
     return out + "_" if keyword.iskeyword(out) and out != "lambda" else ("lam" if out == "lambda" else out)
 
 
+def _code_name(name: str) -> str:
+    """The generated code's identifier for an input: prefixed, so no input can shadow `np`,
+    a temporary `t0`, or start with a digit, and distinct for distinct input names."""
+    return f"in_{name}"
+
+
 def compile_exprs(
     outputs: Mapping[str, sp.Expr], dims: Mapping[sp.Symbol, int], name: str = "compiled", *,
     varying: Iterable[str] | None = None, symmetric: Iterable[MatrixSymbol] = (),
@@ -336,21 +349,29 @@ def compile_exprs(
     ret = f"return ({', '.join(results)},)"
     namespace: dict[str, object] = {"np": np, "_logdet": _logdet}
     if var is None:
-        args = ", ".join(em.inputs)
-        src = "\n".join([f"def {name}({args}):", *("    " + ln for ln in em.lines), "    " + ret])
+        args = list(em.inputs)
+        src = "\n".join([f"def {name}({', '.join(map(_code_name, args))}):", *("    " + ln for ln in em.lines),
+                         "    " + ret])
         exec(compile(src, f"<cdyn:{name}>", "exec"), namespace)  # noqa: S102 -- our own generated code
-        return CompiledExpr(namespace[name], src, tuple(em.inputs), tuple(outputs),  # type: ignore[arg-type]
-                            flops=em.flops, n_ops=em.n_ops)
+        raw = namespace[name]
+
+        def call(**env: object) -> tuple:
+            return raw(*[env[k] for k in args])  # type: ignore[operator]
+
+        return CompiledExpr(call, src, tuple(em.inputs), tuple(outputs), flops=em.flops, n_ops=em.n_ops)
     state = [_ident(v) for v in varying]  # type: ignore[union-attr]
     consts = [k for k in em.inputs if k not in var]
-    src = "\n".join([f"def make_{name}({', '.join(consts)}):", *("    " + ln for ln in em.setup),
-                     f"    def {name}({', '.join(state)}):", *("        " + ln for ln in em.lines),
+    src = "\n".join([f"def make_{name}({', '.join(map(_code_name, consts))}):", *("    " + ln for ln in em.setup),
+                     f"    def {name}({', '.join(map(_code_name, state))}):", *("        " + ln for ln in em.lines),
                      "        " + ret, f"    return {name}"])
     exec(compile(src, f"<cdyn:{name}>", "exec"), namespace)  # noqa: S102 -- our own generated code
-    factory = namespace[f"make_{name}"]
+    raw_factory = namespace[f"make_{name}"]
+
+    def factory(**given: object) -> Callable[..., tuple]:
+        return raw_factory(*[given[k] for k in consts])  # type: ignore[operator]
 
     def flat(**env: object) -> tuple:
-        return factory(**{k: env[k] for k in consts})(*[env[k] for k in state])  # type: ignore[operator]
+        return factory(**{k: env[k] for k in consts})(*[env[k] for k in state])
 
     inputs = tuple(dict.fromkeys([*consts, *[s for s in state if s in em.inputs]]))
     return CompiledExpr(flat, src, inputs, tuple(outputs), tuple(state), factory,  # type: ignore[arg-type]

@@ -137,8 +137,8 @@ def test_chain_order_and_sharing_beat_left_to_right():
     # Left to right: 6 products of m·d² (two W Σ per chain plus W C); shared: 4.
     assert code.flops < 0.7 * naive
     src = code.source
-    assert src.count("W_A @ Sigma_A") == 1 and src.count("W_B @ Sigma_B") == 1
-    assert "Sigma_A @ W_A.T" not in src and "Sigma_B @ W_B.T" not in src  # read as (W Σ)ᵀ
+    assert src.count("in_W_A @ in_Sigma_A") == 1 and src.count("in_W_B @ in_Sigma_B") == 1
+    assert "in_Sigma_A @ in_W_A.T" not in src and "in_Sigma_B @ in_W_B.T" not in src  # read as (W Σ)ᵀ
 
 
 def test_constants_are_hoisted_and_scalars_scale_small_factors():
@@ -151,4 +151,4 @@ def test_constants_are_hoisted_and_scalars_scale_small_factors():
         if " * " in line and "@" not in line and line.strip().startswith("t"):
             name = line.split("=")[1].split("*")[1].strip()
             # every scaled matrix is an m×m or m×r product, never an m×d one
-            assert name not in ("W_A", "W_B")
+            assert name not in ("in_W_A", "in_W_B")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -46,9 +47,9 @@ def test_generated_code_reuses_shared_products():
     """W_A Σ_A and W_B Σ_B appear in both equations; each is computed once."""
     flow = theory.gradient_flow(("pos", "neg"))
     code = numerics.compile_exprs({"dW_A": flow.dW_A, "dW_B": flow.dW_B}, {S.m: 4, S.d_A: 50, S.d_B: 40})
-    assert code.source.count("W_A @ Sigma_A") == 1
-    assert code.source.count("W_B @ Sigma_B") == 1
-    assert "Sigma_A @ W_A.T" not in code.source  # would be a second, transposed copy
+    assert code.source.count("in_W_A @ in_Sigma_A") == 1
+    assert code.source.count("in_W_B @ in_Sigma_B") == 1
+    assert "in_Sigma_A @ in_W_A.T" not in code.source  # would be a second, transposed copy
 
 
 def test_unknown_node_is_a_clear_error():
@@ -83,3 +84,18 @@ def test_log_det_of_a_negative_determinant_is_nan_not_a_crash():
     X = sp.MatrixSymbol("X", 2, 2)
     (v,) = numerics.compile_exprs({"s": sp.log(sp.det(X))}, {})(X=np.diag([1.0, -1.0]))
     assert np.isnan(v)
+
+
+def test_input_names_cannot_clash_or_shadow_the_generated_code():
+    X = sp.MatrixSymbol("X", 2, 2)
+    with pytest.raises(ValueError, match="'a b' and 'a_b'|'a_b' and 'a b'"):
+        numerics.compile_exprs({"y": sp.Symbol("a b") * sp.Trace(X) + sp.Symbol("a_b") * sp.Trace(X * X)}, {})
+    names = ("np", "t0", "1x", "_logdet", "in_X")
+    expr = sum((i + 1) * sp.Symbol(n) * sp.Trace(X) ** (i + 1) for i, n in enumerate(names))
+    code = numerics.compile_exprs({"y": expr}, {})
+    Xv = np.array([[2.0, 1.0], [0.5, 1.0]])
+    values = {"np": 0.3, "t0": -1.2, "1x": 2.5, "logdet": 0.7, "in_X": -0.4}
+    (y,) = code(X=Xv, **values)
+    tr = np.trace(Xv)
+    expected = sum((i + 1) * v * tr ** (i + 1) for i, v in enumerate(values.values()))
+    assert abs(y - expected) <= 1e-12 * abs(expected)

@@ -180,7 +180,7 @@ def grad_trace(K: Chains, X: MatrixExpr, wrt: MatrixSymbol) -> Chains:
     sym = S.SYMMETRIC
     out: list[tuple[sp.Expr, Chains]] = []
     for ch, c in chains(X, sym).items():
-        if sp.sympify(c).has(wrt):
+        if sp.sympify(c, strict=True).has(wrt):
             tr_K_ch = sp.Add(*[kc * _trace_of_chain(kch + ch, X.shape) for kch, kc in K.items()])
             out.append((tr_K_ch, grad_scalar(c, wrt)))
         for kch, kc in K.items():
@@ -216,5 +216,5 @@ def normalize(expr: sp.Expr) -> sp.Expr:
 
     if isinstance(expr, MatrixExpr):
         chs = chains(expr, sym)
-        return build({ch: normalize(sp.sympify(c)) for ch, c in chs.items()}, expr.shape)
+        return build({ch: normalize(sp.sympify(c, strict=True)) for ch, c in chs.items()}, expr.shape)
     return expr.replace(lambda e: isinstance(e, sp.Trace), fix)

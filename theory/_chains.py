@@ -192,7 +192,7 @@ def combine(*parts: tuple[sp.Expr, Chains]) -> Chains:
 def symbols_in(chs: Chains) -> set[sp.Expr]:
     """The factors (transposes stripped) of a sum of chains, and the matrix symbols of its coefficients."""
     factors = {f.arg if isinstance(f, Transpose) else f for ch in chs for f in ch}
-    return factors | {a for c in chs.values() for a in sp.sympify(c).atoms(MatrixSymbol)}
+    return factors | {a for c in chs.values() for a in sp.sympify(c, strict=True).atoms(MatrixSymbol)}
 
 
 def equal(a: sp.Expr, b: sp.Expr, symmetric: Iterable[MatrixSymbol] = ()) -> bool:

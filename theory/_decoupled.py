@@ -74,7 +74,7 @@ def explicit_aligned(expr: sp.Expr, n: int = N_MODES) -> sp.Matrix | sp.Expr:
     named = {S.Sigma_A: mom[(S.x_A, S.x_A)], S.Sigma_B: mom[(S.x_B, S.x_B)], S.C: mom[(S.x_A, S.x_B)]}
     dims, diag = _substitution(n)
     out = expr.xreplace(named).xreplace(dims)
-    out = out.xreplace({MatrixSymbol(k.name, *(sp.sympify(s).xreplace(dims) for s in k.shape)): sp.ImmutableMatrix(v)
+    out = out.xreplace({MatrixSymbol(k.name, *(sp.sympify(s, strict=True).xreplace(dims) for s in k.shape)): sp.ImmutableMatrix(v)
                         for k, v in diag.items()}).doit()
     if isinstance(out, sp.MatrixExpr) and not isinstance(out, sp.MatrixBase):
         out = out.as_explicit()

@@ -28,7 +28,7 @@ def explicit_substitution(expr: sp.Expr, dims: Mapping[sp.Symbol, int]) -> dict:
     """`{MatrixSymbol: explicit Matrix}` for every matrix symbol in `expr`."""
     out = {}
     for sym in expr.atoms(MatrixSymbol):
-        rows, cols = (int(sp.sympify(s).xreplace(dict(dims))) for s in sym.shape)
+        rows, cols = (int(sp.sympify(s, strict=True).xreplace(dict(dims))) for s in sym.shape)
         out[sym] = entries(sym, rows, cols)
     return out
 
@@ -37,7 +37,7 @@ def explicit(expr: sp.Expr, dims: Mapping[sp.Symbol, int]) -> sp.Expr | sp.Matri
     """`expr` with every matrix symbol replaced by explicit entries, fully expanded."""
     sub = explicit_substitution(expr, dims)
     out = expr.xreplace(dict(dims)).xreplace({
-        MatrixSymbol(k.name, *(sp.sympify(s).xreplace(dict(dims)) for s in k.shape)): v for k, v in sub.items()
+        MatrixSymbol(k.name, *(sp.sympify(s, strict=True).xreplace(dict(dims)) for s in k.shape)): v for k, v in sub.items()
     })
     out = out.doit()
     if isinstance(out, sp.MatrixExpr) and not isinstance(out, sp.MatrixBase):

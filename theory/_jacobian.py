@@ -65,7 +65,7 @@ class NotPolynomial(ValueError):
 def _check_polynomial(name: str, expr: sp.Expr, state: tuple[MatrixSymbol, ...], symmetric: tuple) -> None:
     for ch, c in chains(expr, symmetric).items():
         odd = [f for f in ch if not isinstance(f, (MatrixSymbol, Transpose))]
-        if odd or sp.sympify(c).has(*state):
+        if odd or sp.sympify(c, strict=True).has(*state):
             what = odd[0] if odd else c
             raise NotPolynomial(f"jacobian: {name} is not a polynomial in the state ({what}); "
                                 "solvers fall back to finite-difference Jacobians")

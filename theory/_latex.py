@@ -15,7 +15,7 @@ def _signed_terms(expr: sp.Expr) -> list[tuple[bool, sp.Expr]]:
         neg = a.could_extract_minus_sign()
         if isinstance(a, sp.MatMul):
             coeff, mats = a.as_coeff_matrices()
-            neg = sp.sympify(coeff).could_extract_minus_sign()
+            neg = sp.sympify(coeff, strict=True).could_extract_minus_sign()
             a = (-coeff if neg else coeff) * sp.MatMul(*mats) if len(mats) > 1 else (-coeff if neg else coeff) * mats[0]
         elif neg:
             a = -a
