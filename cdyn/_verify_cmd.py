@@ -41,7 +41,7 @@ def _replay(path: Path) -> int:
         typer.echo(note)
     claim, res = claims_pkg.replay(record)
     stored = record.get("margin")
-    same = isinstance(stored, (int, float)) and float(stored) == float(res.margin)
+    same = claims_pkg.margins_equal(stored, res.margin)  # nan/inf margins are stored as strings
     typer.echo(f"{claim.id}: {claim.title}")
     typer.echo(f"replayed margin {float(res.margin)!r} (stored {stored!r}): "
                f"{'reproduced exactly' if same else 'DIFFERENT'}; the claim {'holds' if res.holds else 'fails'} here")

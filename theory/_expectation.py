@@ -14,6 +14,7 @@ the second (dependent outer products) raises `NotImplementedError`: nothing is g
 from __future__ import annotations
 
 import itertools
+from functools import lru_cache
 
 import sympy as sp
 from sympy import MatAdd, MatMul, MatPow, MatrixExpr, MatrixSymbol, Transpose
@@ -135,12 +136,18 @@ def expectation(expr: sp.Expr, moments: dict) -> sp.Expr:
 def view_moments() -> dict:
     r"""Second moments of the views, derived from the data model:
     $\Sigma_A = A\Sigma_z A^\top + A_\xi A_\xi^\top$, $C = A \Sigma_z B^\top$, etc."""
-    out = {}
+    return dict(_view_moments())  # a fresh dict: callers may add to it
+
+
+@lru_cache(maxsize=1)
+def _view_moments() -> tuple:
+    # Derived once per process: every Problem and every form of the flow reads these.
+    out = []
     pairs = [(S.x_A, S.x_A), (S.x_B, S.x_B), (S.x_A, S.x_B), (S.x_B_neg, S.x_B_neg)]
     for u, v in pairs:
         outer = S.DATA_MODEL[u] * Transpose(S.DATA_MODEL[v]).doit()
-        out[(u, v)] = expectation(outer, S.BASE_MOMENTS)
-    return out
+        out.append(((u, v), expectation(outer, S.BASE_MOMENTS)))
+    return tuple(out)
 
 
 def named_view_moments() -> dict:
