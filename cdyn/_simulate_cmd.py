@@ -26,13 +26,13 @@ def simulate(
     out: Path = typer.Option(Path("out"), "--out", help="Output directory."),
     no_gd: bool = typer.Option(False, "--no-gd", help="Skip the gradient-descent run."),
     max_memory: str = typer.Option(None, "--max-memory", help="Memory budget, e.g. 16G (default 4G)."),
-    max_steps: float = typer.Option(None, "--max-steps", help="Gradient-descent step budget (default 1e7)."),
+    max_steps: float = typer.Option(None, "--max-steps", help="Budget of GD steps (default 1e7) and of the flow's RHS evaluations (default 1e6)."),
 ) -> None:
     """Integrate the gradient flow on an instance, with gradient descent beside it."""
     cfg = load_config(config)
     check_output_dir(out)
     mem = None if max_memory is None else numerics.parse_bytes(max_memory)
-    with numerics.budget(mem, max_steps):
+    with numerics.budget(mem, max_steps, max_steps):
         check_budget(cfg, runs=1 if no_gd else 2)
         _simulate(cfg, out, no_gd)
 

@@ -71,7 +71,7 @@ def train(
     config: Path = typer.Option(None, "--config", help="TOML file ([problem], [init], [train])."),
     out: Path = typer.Option(Path("out_train"), "--out", help="Output directory."),
     max_memory: str = typer.Option(None, "--max-memory", help="Memory budget, e.g. 16G (default 4G)."),
-    max_steps: float = typer.Option(None, "--max-steps", help="SGD step budget per run (default 1e7)."),
+    max_steps: float = typer.Option(None, "--max-steps", help="Budget of SGD steps per run (default 1e7) and of the flow's RHS evaluations (default 1e6)."),
 ) -> None:
     """Train linear encoders by mini-batch SGD and overlay κ(t) on the gradient flow's κ(t)."""
     cfg = load_config(config)
@@ -82,7 +82,7 @@ def train(
         raise ValueError(f"loss: unknown loss {tr['loss']!r}; choose from {', '.join(numerics.LOSSES)}")
     if tr["repeats"] < 1:
         raise ValueError(f"repeats: must be >= 1, got {tr['repeats']}")
-    with numerics.budget(None if max_memory is None else numerics.parse_bytes(max_memory), max_steps):
+    with numerics.budget(None if max_memory is None else numerics.parse_bytes(max_memory), max_steps, max_steps):
         _check_budget(cfg, tr)
         _train(cfg, tr, out)
 

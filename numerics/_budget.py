@@ -7,7 +7,8 @@ steps is $t_{end}/\eta$ (or `steps`, or `epochs`$\cdot n_{data}/n$), computed as
 $\eta = 10^{-300}$ is refused rather than overflowing. Above the limit the call raises a
 `ValueError` that names the field with the largest share and the estimate.
 
-The limits are module-level defaults (`MAX_MEMORY`, `MAX_STEPS`); `budget(...)` raises or lowers
+The limits are module-level defaults (`MAX_MEMORY`, `MAX_STEPS`, and `MAX_NFEV` right-hand-side
+evaluations per `integrate` run, which ends `failed` beyond it); `budget(...)` raises or lowers
 them for a block (the CLI's `--max-memory` / `--max-steps`).
 """
 
@@ -22,7 +23,9 @@ from ._validate import as_real
 #: Default limits: 4 GiB of arrays, 10⁷ gradient steps (minutes at the smallest sizes).
 MAX_MEMORY: float = 4 * 2.0**30
 MAX_STEPS: float = 1e7
-_limits = {"memory": MAX_MEMORY, "steps": MAX_STEPS}
+#: Right-hand-side evaluations of one `integrate` run (tens of seconds at small sizes).
+MAX_NFEV: float = 1e6
+_limits = {"memory": MAX_MEMORY, "steps": MAX_STEPS, "nfev": MAX_NFEV}
 FLOAT = 8
 
 
@@ -36,9 +39,12 @@ def fmt_bytes(n: float) -> str:
 
 
 @contextmanager
-def budget(max_memory: float | None = None, max_steps: float | None = None) -> Iterator[None]:
-    """Change the memory limit (bytes) and the step limit within a block."""
+def budget(max_memory: float | None = None, max_steps: float | None = None,
+           max_nfev: float | None = None) -> Iterator[None]:
+    """Change the memory limit (bytes), the step limit and the solver's evaluation limit within a block."""
     old = dict(_limits)
+    if max_nfev is not None:
+        _limits["nfev"] = as_real("max_nfev", max_nfev, low=0.0, strict=True)
     if max_memory is not None:
         _limits["memory"] = as_real("max_memory", max_memory, low=0.0, strict=True)
     if max_steps is not None:
@@ -47,6 +53,11 @@ def budget(max_memory: float | None = None, max_steps: float | None = None) -> I
         yield
     finally:
         _limits.update(old)
+
+
+def nfev_limit() -> float:
+    """Right-hand-side evaluations allowed to one `integrate` run."""
+    return _limits["nfev"]
 
 
 def limits() -> tuple[float, float]:

@@ -27,6 +27,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from ._autochoice import thread_limit
+from ._budget import nfev_limit
 
 #: Largest $m(d_A+d_B)$ whose Jacobian is eigen-decomposed for the certificate (about 1 s here).
 MAX_CERTIFY = 1000
@@ -138,6 +139,10 @@ class Certifier:
                            f"Newton distance {dist:.3g} <= eq_tol·‖W‖ = {self.eq_tol * scale:.3g}")
 
 
+class _Stop(Exception):
+    """Raised inside the right-hand side to end a run that cannot make progress."""
+
+
 @dataclass
 class Solved:
     """The stitched result of one or more `solve_ivp` segments."""
@@ -159,10 +164,26 @@ def solve_certified(system, t_end: float, method: str, jac_fn, rtol: float, atol
     f_raw, n = system.make_f(), system.n_A
     last: list = [None, None, None]
     thr = [None if tol is None else tol * C_scale]
-    armed = [True]
+    armed, evals, seen, stall, tiny = [True], [0], [0.0, system.y0], [0], [0]
+    max_nfev = nfev_limit()
+    # Evaluations without an accepted step before the step size counts as collapsed (several
+    # finite-difference Jacobians of the state fit in it).
+    max_stall = max(20_000, 10 * system.y0.size)
 
     def f(t: float, y: np.ndarray) -> np.ndarray:
+        # Bounded work: a collapsing step size (LSODA at t_end = 1e-300, λ = 1e308, a huge init on
+        # the equilibrium manifold) or an overflowing right-hand side ends the run, not the process.
+        evals[0] += 1
+        stall[0] += 1
+        if stall[0] > max_stall:
+            raise _Stop(f"no step accepted in {max_stall} right-hand-side evaluations at t={seen[0]:.4g}: the "
+                        "step size collapsed (a very stiff or ill-scaled problem)")
+        if evals[0] > max_nfev:
+            raise _Stop(f"stopped after {max_nfev:.3g} right-hand-side evaluations at t={seen[0]:.4g}: the step "
+                        "size collapsed (raise the budget with numerics.budget(max_nfev=...) / --max-steps)")
         out = f_raw(t, y)
+        if not np.all(np.isfinite(out)) and np.all(np.isfinite(y)):
+            raise _Stop(f"the right-hand side overflowed float64 at t={t:.4g} (‖W‖ = {np.linalg.norm(y):.3g})")
         last[:] = (t, y.copy(), out)
         return out
 
@@ -173,7 +194,14 @@ def solve_certified(system, t_end: float, method: str, jac_fn, rtol: float, atol
             return last[2]
         return f_raw(t, y)
 
-    def diverged(_t: float, y: np.ndarray) -> float:
+    def diverged(t: float, y: np.ndarray) -> float:
+        # Accepted steps that no longer advance t (below 1e-12 of the horizon, 10⁴ in a row).
+        tiny[0] = tiny[0] + 1 if t - seen[0] < 1e-12 * t_end else 0
+        if tiny[0] > 10_000:
+            raise _Stop(f"the step size collapsed at t={t:.4g}: 10⁴ accepted steps below 1e-12·t_end "
+                        "(a very stiff or ill-scaled problem)")
+        seen[:] = (t, y.copy())  # the last point of the solution the solver reported
+        stall[0] = 0
         return max_norm - float(np.linalg.norm(y)) if np.all(np.isfinite(y)) else -1.0
 
     def converged(t: float, y: np.ndarray) -> float:
@@ -194,7 +222,7 @@ def solve_certified(system, t_end: float, method: str, jac_fn, rtol: float, atol
     # for a full state of m·d = 10⁵ entries is gigabytes: only for small states.
     dense = system.y0.size <= dense_limit
     grid = np.linspace(0.0, t_end, n_points)
-    t0, y0, ts, ys, sols, starts, nfev = 0.0, system.y0, [], [], [], [], 0
+    t0, y0, ts, ys, sols, starts = 0.0, system.y0, [], [], [], []
 
     def check(t: float, y: np.ndarray) -> Certificate:
         W_A, W_B = system.weights(y[:, None])
@@ -203,10 +231,17 @@ def solve_certified(system, t_end: float, method: str, jac_fn, rtol: float, atol
     status, t_stop, reason, cert = "completed", t_end, "", None
     for restart in range(MAX_RESTARTS + 1):
         t_eval = grid[grid >= t0] if restart == 0 else grid[grid > t0]
-        with np.errstate(over="ignore", invalid="ignore"), thread_limit(system.cost, threads):
-            sol = solve_ivp(f, (t0, t_end), y0, method=method, t_eval=t_eval, dense_output=dense, events=events,
-                            rtol=rtol, atol=atol, **kwargs)
-        nfev += int(sol.nfev)
+        try:
+            with np.errstate(over="ignore", invalid="ignore"), thread_limit(system.cost, threads):
+                sol = solve_ivp(f, (t0, t_end), y0, method=method, t_eval=t_eval, dense_output=dense, events=events,
+                                rtol=rtol, atol=atol, **kwargs)
+        except _Stop as stop:  # keep what was reached: the segment's start and the last reported point
+            t_stop, y_last = float(seen[0]), np.asarray(seen[1], float)
+            ts.append(np.array([t0, t_stop]))
+            ys.append(np.column_stack([y0, y_last]))
+            sols.append(None)
+            status, reason = "failed", str(stop)
+            break
         sol.t, sol.y = np.asarray(sol.t, float), np.asarray(sol.y, float).reshape(y0.size, -1)  # [] for no t_eval
         ts.append(sol.t)
         ys.append(sol.y)
@@ -255,5 +290,5 @@ def solve_certified(system, t_end: float, method: str, jac_fn, rtol: float, atol
             return sols[max(0, int(np.searchsorted(starts_arr, t, side="right")) - 1)](t)
 
     steps = np.concatenate([s.ts for s in sols]) if dense_fn is not None else None
-    return Solved(t_all[keep], y_all[:, keep], status, t_stop, nfev, reason, dense_fn,
+    return Solved(t_all[keep], y_all[:, keep], status, t_stop, evals[0], reason, dense_fn,
                   None if steps is None else np.unique(steps))

@@ -125,3 +125,19 @@ def test_peak_comes_from_the_dense_solution_even_when_the_grid_skips_it():
     # rtol 1e-8 against 1e-11: κ to ~1e-8 relative; t* sits on a flat maximum, so to ~sqrt of that.
     assert abs(k_far / k_ref - 1) < 1e-6 and abs(t_far - t_ref) < 1e-3 * t_ref
     assert 3.0 < t_far < 5.0 and k_far > 1e4 * numerics.kappa(p, *W)
+
+
+def test_solver_runs_that_cannot_progress_end_failed_with_the_reason():
+    """λ = 1e308 stalled inside LSODA; a huge init on the equilibrium manifold crawled for minutes."""
+    p = numerics.default_problem()
+    with deadline(30.0):
+        tr = numerics.integrate(p.replace(lam=1e308), *numerics.random_init(p), 200.0)
+        assert tr.status == "failed" and "step size collapsed" in tr.message and tr.nfev <= 20_001
+        with numerics.budget(max_nfev=2000):
+            tr = numerics.integrate(p, *numerics.random_init(p, 1e5), 200.0)
+        assert tr.status == "failed" and "2e+03 right-hand-side evaluations" in tr.message
+        assert tr.nfev == 2001 and tr.t[0] == 0.0 and 0.0 < tr.t_stop < 200.0
+    # Moments that fit in float64 (1e280) but a flow that does not (Σ_B W Σ_A ~ 1e560): failed at once.
+    q = numerics.Problem(A=np.eye(3)[:, :2] * 1e140, B=np.eye(4)[:, :2] * 1e140, m=2)
+    tr = numerics.integrate(q, *numerics.random_init(q, 1.0, 0), 1.0)
+    assert tr.status == "failed" and "overflowed float64" in tr.message and tr.nfev == 1
