@@ -161,7 +161,7 @@ def test_entry_point_plugin_reaches_every_command(entry_point_plugin, tmp_path, 
     assert main(["derive", "--terms", "pos,ep_penalty", "--out", str(tmp_path / "deriv")]) == 0
     out = capsys.readouterr().out
     # The user's term flow, printed: -∂/∂W_A of ep_nu/2 tr(W_A Σ_A W_Aᵀ) is -ep_nu W_A Σ_A.
-    assert "# terms: pos, ep_penalty" in out and "dW_A/dt = W_B Cᵀ - ep_nu W_A Σ_A" in out
+    assert "# terms: pos, ep_penalty" in out and "dW_A/dt = W_B Cᵀ - ep_ν W_A Σ_A" in out
     expected = {"kind": "entry_point", "group": "cdyn.plugins", "name": "ep", "value": "ep_module",
                 "distribution": "epdist", "version": "0.1"}
     assert claims.claim_origin("EPTEST1") == expected and claims.term_origin("ep_penalty") == expected

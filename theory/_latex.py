@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import sympy as sp
+from sympy.printing.conventions import split_super_sub
 from sympy.printing.latex import LatexPrinter
+from sympy.printing.pretty.pretty_symbology import greek_unicode
 from sympy.printing.str import StrPrinter
+
+from ._latex_layout import fit
 
 
 def _signed_terms(expr: sp.Expr) -> list[tuple[bool, sp.Expr]]:
@@ -65,10 +69,23 @@ class _Unicode(StrPrinter):
         return " ".join(parts)
 
     def _print_Symbol(self, expr: sp.Symbol) -> str:
-        return {"lambda": "λ", "mu": "μ"}.get(expr.name, expr.name)
+        return greek_name(expr.name)
 
     def _print_MatrixSymbol(self, expr: sp.MatrixSymbol) -> str:
-        return expr.name.replace("Sigma", "Σ").replace("xi", "ξ").replace("\\tilde{x}", "x̃")
+        return greek_name(expr.name.replace("\\tilde{x}", "x̃"))
+
+
+def _greek(word: str) -> str:
+    """`nu` -> ν, `Sigma` -> Σ, `varepsilon` -> ε (SymPy's own table); anything else unchanged."""
+    return greek_unicode.get(word) or (greek_unicode.get(word[3:], word) if word.startswith("var") else word)
+
+
+def greek_name(name: str) -> str:
+    """A symbol name as Unicode with the conventions SymPy's LaTeX printer uses for the same name:
+    `nu` -> ν, `sigma_A` -> σ_A, `ep_nu` -> ep_ν, `kappa0` -> κ_0 (`_` subscripts, `^` superscripts)."""
+    base, sups, subs = split_super_sub(name)
+    out = _greek(base) + "".join("^" + _greek(s) for s in sups)
+    return out + ("_" + ",".join(_greek(s) for s in subs) if subs else "")
 
 
 def latex(expr: sp.Expr) -> str:
@@ -94,10 +111,11 @@ def weighted_sum(pairs: list[tuple[sp.Expr, sp.Expr]], render) -> str:
 
 
 def latex_flow(pairs: list[tuple[sp.Expr, sp.Expr]], dW_A: sp.Expr, dW_B: sp.Expr) -> str:
-    return "\n".join([
+    """The loss and both flow equations as one `aligned` block, long rows broken to fit a page."""
+    return fit("\n".join([
         r"\begin{aligned}",
         rf"L &= {weighted_sum(pairs, latex)} \\",
         rf"\frac{{dW_A}}{{dt}} &= {latex(dW_A)} \\",
         rf"\frac{{dW_B}}{{dt}} &= {latex(dW_B)}",
         r"\end{aligned}",
-    ])
+    ]))

@@ -205,5 +205,5 @@ def _derivation() -> list[tuple[str, str]]:
                             rf"\dot X_B &= {latex(red.dX_B)} \\ \dot Y_B &= {latex(red.dY_B)}\end{{aligned}}"),
         ("THEORY §8 form, G = Y Yᵀ", rf"\begin{{aligned}}\dot X_A &= {latex(red.dX_A_G)} \\ "
                                      rf"\dot G_A &= {latex(red.dG_A)} \\ M &= {latex(red.M)}\end{{aligned}}"),
-        ("check", rf"\text{{equal to THEORY §8 as stated (symbolic, exact): }} {verdict}"),
+        ("check", rf"\text{{equal to THEORY }}\S 8\text{{ as stated (symbolic, exact): }} {verdict}"),
     ]
