@@ -25,7 +25,7 @@ from .cli import app
 
 DEFAULT_DIR = Path("derivations")
 PDF_NAME = "derivations.pdf"
-TEX_PACKAGES = "texlive-latex-base texlive-latex-recommended texlive-fonts-recommended"
+TEX_PACKAGES = "texlive-latex-base"  # article, amsmath, amssymb and their fonts (Debian)
 
 
 def stale_files(directory: Path) -> list[str]:

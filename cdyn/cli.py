@@ -16,8 +16,22 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            v = version("contrastive-dynamics")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            v = "unknown (not installed)"
+        print(f"cdyn (contrastive-dynamics) {v}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the installed version and exit."),
     plugin: Optional[List[Path]] = typer.Option(
         None, "--plugin", metavar="PATH",
         help="A .py file that registers loss terms and claims (repeatable; give it before the command). "

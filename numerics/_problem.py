@@ -133,6 +133,17 @@ class Problem:
                 "Sigma_A": self.Sigma_A, "Sigma_B": self.Sigma_B, "C": self.C,
                 "lam": self.lam, "mu": self.mu, **self.params}
 
+    def __repr__(self) -> str:
+        """One line: sizes, weights and the kind of noise, e.g.
+        `Problem(d_A=8, d_B=8, r=4, m=4, λ=1, noise=isotropic 0.1)` (the matrices are fields)."""
+        noise = [_noise_kind(self.A_xi), _noise_kind(self.B_xi)]
+        parts = [f"d_A={self.d_A}", f"d_B={self.d_B}", f"r={self.r}", f"m={self.m}", f"λ={self.lam:g}"]
+        parts += [f"μ={self.mu:g}"] if self.mu else []
+        parts += [f"{k}={v:g}" for k, v in self.params.items()]
+        parts += [f"noise={noise[0]}"] if noise[0] == noise[1] else [f"noise_A={noise[0]}", f"noise_B={noise[1]}"]
+        parts += [] if np.array_equal(self.Sigma_z, np.eye(self.r)) else ["Σ_z≠I"]
+        return f"Problem({', '.join(parts)})"
+
     def replace(self, **changes: object) -> "Problem":
         """A copy with some fields changed (validated again)."""
         fields = dict(A=self.A, B=self.B, A_xi=self.A_xi, B_xi=self.B_xi, Sigma_z=self.Sigma_z,
@@ -142,3 +153,12 @@ class Problem:
             raise TypeError(f"{sorted(unknown)[0]}: not a Problem field")
         fields.update(changes)
         return Problem(**fields)  # type: ignore[arg-type]
+
+
+def _noise_kind(X: np.ndarray) -> str:
+    """`none`, `isotropic s` (X = s I), or `rank k` for a noise factor."""
+    if X.size == 0 or not np.any(X):
+        return "none"
+    if X.shape[0] == X.shape[1] and np.array_equal(X, X[0, 0] * np.eye(X.shape[0])):
+        return f"isotropic {X[0, 0]:g}"
+    return f"rank {X.shape[1]}"

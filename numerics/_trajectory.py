@@ -43,6 +43,14 @@ class Trajectory:
     #: The solver's own step times (where the dense output's pieces join), when it kept them.
     t_steps: np.ndarray | None = field(default=None, repr=False)
 
+    def __repr__(self) -> str:
+        """One line, e.g. `Trajectory(path=reduced, method=LSODA, status=converged at t=41.3, 401 samples)`;
+        the arrays are fields and `summary()` has the rest."""
+        stop = "" if self.status == "completed" else f" at t={self.t_stop:.4g}"
+        return (f"Trajectory(terms={'+'.join(self.terms)}, path={self.path}, method={self.method}, "
+                f"status={self.status}{stop}, {len(self.t)} samples"
+                + (f", t_end={self.t[-1]:.4g})" if len(self.t) else ")"))
+
     def __len__(self) -> int:
         return len(self.t)
 

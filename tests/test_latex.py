@@ -19,14 +19,14 @@ import sympy as sp
 import theory
 from cdyn import _derive_cmd
 from cdyn.cli import main
-from theory._latex_document import document
+from theory._latex_document import display, document
 from theory._latex_layout import fit, width
 from theory.symbols import Sigma_A, Sigma_B, W_A, W_B
 
 PDFLATEX = shutil.which("pdflatex")
 needs_tex = pytest.mark.skipif(
-    PDFLATEX is None, reason="pdflatex is not installed (apt-get install texlive-latex-base "
-                             "texlive-latex-recommended texlive-fonts-recommended); .ci/run installs it")
+    PDFLATEX is None, reason="pdflatex is not installed (apt-get install texlive-latex-base); "
+                             ".ci/run installs it")
 TERM_SETS = ("pos", "neg", "pos,neg", "pos,neg,wd", "pos,nu_variance")
 
 
@@ -71,6 +71,12 @@ def test_generated_files_and_latex_output_compile_without_overfull_boxes(tmp_pat
         printed = _printed(["derive", "--latex", "--terms", terms], capsys)
         assert printed.startswith("% flow: ")
         body.append(rf"\section*{{--latex --terms {terms.replace('_', ' ')}}}" + "\n" + printed)
+    # What a notebook shows for each derived result, in the same document.
+    for obj in (theory.gradient_flow(("pos", "neg", "wd")), theory.structured_flow(("pos", "neg")),
+                theory.reduced_flow(("pos", "neg")), theory.batch_term("neg")):
+        shown = obj._repr_latex_()
+        assert shown.startswith("$$") and shown.endswith("$$") and "^{T}" not in shown
+        body.append(rf"\section*{{{type(obj).__name__}}}" + "\n" + display(shown.strip("$").strip(), numbered=False))
     log = _pdflatex(document("\n".join(body)), tmp_path)
     assert all(f"derivations/{f.name}" in log for f in files)  # every file was read
 

@@ -42,3 +42,9 @@ from . import _batch as batch  # noqa: E402
 from ._batch import BatchTerm, batch_term  # noqa: E402
 
 __all__ += ["BatchTerm", "batch", "batch_term"]
+
+# Paper and notebook output (issue 9): display blocks, complete documents, notebook printing.
+from ._derivations import derivations_document  # noqa: E402
+from ._latex_document import PACKAGES as LATEX_PACKAGES, display, document, notebook_printing  # noqa: E402
+
+__all__ += ["LATEX_PACKAGES", "derivations_document", "display", "document", "notebook_printing"]

@@ -45,7 +45,9 @@ from . import _symbols as S
 from ._derivations import derivation_section
 from ._expectation import expectation, named_view_moments
 from ._gradient import fold_symmetric, matrix_gradient
-from ._latex import latex
+from ._latex import latex, unicode
+from ._latex_document import LatexRepr
+from ._latex_layout import fit
 from ._terms import LossTerm, canonical_trace, get_term
 
 #: Batch size.
@@ -63,7 +65,7 @@ Kind = Literal["pair", "u-statistic", "v-statistic", "exact"]
 
 
 @dataclass(frozen=True)
-class BatchTerm:
+class BatchTerm(LatexRepr):
     r"""The batch estimator $\hat L$ of one term and its gradients $\nabla_{W_A}\hat L$, $\nabla_{W_B}\hat L$."""
 
     name: str
@@ -72,6 +74,19 @@ class BatchTerm:
     loss: sp.Expr
     grad_A: sp.Expr
     grad_B: sp.Expr
+
+    def latex(self) -> str:
+        """$\\hat L$ and both gradients as an `aligned` block broken to fit a page."""
+        name = self.name.replace("_", r"\_")  # letters inside \mathrm, not subscripts
+        L = rf"\hat L_{{\mathrm{{{name}}}}}"
+        rows = [(L, self.loss), (rf"\nabla_{{W_A}} {L}", self.grad_A), (rf"\nabla_{{W_B}} {L}", self.grad_B)]
+        return fit("\\begin{aligned}\n" + " \\\\\n".join(f"{k} &= {latex(v)}" for k, v in rows) + "\n\\end{aligned}")
+
+    def __repr__(self) -> str:
+        return f"BatchTerm({self.name}, {self.kind}, weight={unicode(self.weight)})"
+
+    def _caption(self) -> str:
+        return f"Batch estimator of {self.name} ({self.kind})"
 
 
 def _vec(f: sp.Expr) -> tuple[MatrixSymbol, bool] | None:

@@ -16,12 +16,16 @@ import sympy as sp
 from . import _symbols as S
 from ._gradient import matrix_gradient
 from ._latex import latex_flow, unicode, weighted_sum
+from ._latex_document import LatexRepr
 from ._terms import LossTerm, get_term
 
 
 @dataclass(frozen=True)
-class GradientFlow:
-    """Loss, per-term gradients and the flow $(\\dot W_A, \\dot W_B)$ of a set of terms."""
+class GradientFlow(LatexRepr):
+    """Loss, per-term gradients and the flow $(\\dot W_A, \\dot W_B)$ of a set of terms.
+
+    In a notebook it renders as LaTeX (`_repr_latex_`); `repr` is one line, `pretty()` the
+    Unicode equations."""
 
     terms: tuple[LossTerm, ...]
     loss: sp.Expr
@@ -40,6 +44,12 @@ class GradientFlow:
 
     def _weighted(self) -> list[tuple[sp.Expr, sp.Expr]]:
         return [(t.weight, t.expr) for t in self.terms]
+
+    def __repr__(self) -> str:
+        return f"GradientFlow({' + '.join(self.names)}: L = {weighted_sum(self._weighted(), unicode)})"
+
+    def _caption(self) -> str:
+        return f"Gradient flow of {' + '.join(self.names)}"
 
     def pretty(self) -> str:
         """Unicode rendering for a terminal."""

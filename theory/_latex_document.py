@@ -33,6 +33,17 @@ def document(body: str, title: str | None = None) -> str:
     return "\n".join(head + [body.rstrip("\n"), r"\end{document}", ""])
 
 
+def notebook_printing() -> None:
+    r"""Make Jupyter show *every* SymPy expression in this toolkit's notation ($W_A^{\top}$,
+    $\operatorname{tr}$), not SymPy's default `^{T}`: `sympy.init_printing` with our printer."""
+    import sympy as sp
+
+    from ._latex import latex
+
+    # SymPy calls the printer with its own settings (mode=...) and adds the $ itself.
+    sp.init_printing(latex_printer=lambda expr, **_settings: latex(expr), use_latex="mathjax", latex_mode="plain")
+
+
 class LatexRepr:
     r"""Notebook rendering for a derived result with a `latex()` block: Jupyter shows the math.
 
@@ -51,4 +62,4 @@ class LatexRepr:
         return f"**{self._caption()}**\n\n$$\n{fit(self.latex())}\n$$\n"
 
 
-__all__ = ["LatexRepr", "PACKAGES", "display", "document", "preamble"]
+__all__ = ["LatexRepr", "PACKAGES", "display", "document", "notebook_printing", "preamble"]

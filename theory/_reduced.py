@@ -37,6 +37,8 @@ from ._chains import (
 from ._derivations import derivation_section
 from ._flow import _gradient_flow, gradient_flow
 from ._latex import latex
+from ._latex_document import LatexRepr
+from ._latex_layout import fit
 from ._structured import factored_moments, noise_substitution, sigma_A, sigma_B
 
 r_A, r_B, q_A, q_B = sp.symbols("r_A r_B q_A q_B", integer=True, positive=True)
@@ -71,7 +73,7 @@ class NotReducible(ValueError):
 
 
 @dataclass(frozen=True)
-class ReducedFlow:
+class ReducedFlow(LatexRepr):
     """$\\dot X_A, \\dot Y_A, \\dot X_B, \\dot Y_B$ (integrated) and the $G$ form of THEORY §8."""
 
     names: tuple[str, ...]
@@ -84,6 +86,18 @@ class ReducedFlow:
     dG_A: sp.Expr = field(repr=False)
     dG_B: sp.Expr = field(repr=False)
     M: sp.Expr = field(repr=False)
+
+    def latex(self) -> str:
+        """THEORY §8's form ($\\dot X$, $\\dot G$ and $M$) as an `aligned` block broken to fit a page."""
+        rows = [(r"\dot X_A", self.dX_A_G), (r"\dot X_B", self.dX_B_G), (r"\dot G_A", self.dG_A),
+                (r"\dot G_B", self.dG_B), ("M", self.M)]
+        return fit("\\begin{aligned}\n" + " \\\\\n".join(f"{k} &= {latex(v)}" for k, v in rows) + "\n\\end{aligned}")
+
+    def __repr__(self) -> str:
+        return f"ReducedFlow({' + '.join(self.names)}: state X_A, Y_A, X_B, Y_B)"
+
+    def _caption(self) -> str:
+        return f"Reduced flow of {' + '.join(self.names)} (THEORY §8, isotropic noise)"
 
     def outputs(self) -> dict[str, sp.Expr]:
         """The integrated equations, in right-Horner form (fewest products to compile)."""

@@ -33,6 +33,8 @@ from ._expectation import view_moments
 from ._flow import _gradient_flow, gradient_flow
 from ._derivations import derivation_section
 from ._latex import latex
+from ._latex_document import LatexRepr
+from ._latex_layout import fit
 
 #: Isotropic noise levels, $A_\xi = \sigma_A I$ and $B_\xi = \sigma_B I$ (THEORY §8).
 sigma_A, sigma_B = sp.symbols("sigma_A sigma_B", nonnegative=True)
@@ -93,7 +95,7 @@ def _expand_scalar(expr: sp.Expr) -> sp.Expr:
 
 
 @dataclass(frozen=True)
-class StructuredFlow:
+class StructuredFlow(LatexRepr):
     """The flow of `terms` with the moments replaced by their thin factors."""
 
     names: tuple[str, ...]
@@ -103,8 +105,15 @@ class StructuredFlow:
     dW_B: sp.Expr = field(repr=False)
 
     def latex(self) -> str:
-        return "\n".join([r"\begin{aligned}", rf"\frac{{dW_A}}{{dt}} &= {latex(self.dW_A)} \\",
-                          rf"\frac{{dW_B}}{{dt}} &= {latex(self.dW_B)}", r"\end{aligned}"])
+        """Both equations as an `aligned` block, long rows broken to fit a page."""
+        return fit("\n".join([r"\begin{aligned}", rf"\frac{{dW_A}}{{dt}} &= {latex(self.dW_A)} \\",
+                              rf"\frac{{dW_B}}{{dt}} &= {latex(self.dW_B)}", r"\end{aligned}"]))
+
+    def __repr__(self) -> str:
+        return f"StructuredFlow({' + '.join(self.names)}, noise_A={self.noise[0]}, noise_B={self.noise[1]})"
+
+    def _caption(self) -> str:
+        return f"Flow of {' + '.join(self.names)} in factored form ({self.noise[0]}/{self.noise[1]} noise)"
 
 
 def structured_flow(terms: tuple[str, ...] | str = ("pos", "neg"), noise_A: str = "thin",
