@@ -198,8 +198,8 @@ def solve_certified(system, t_end: float, method: str, jac_fn, rtol: float, atol
         # Accepted steps that no longer advance t (below 1e-12 of the horizon, 10⁴ in a row).
         tiny[0] = tiny[0] + 1 if t - seen[0] < 1e-12 * t_end else 0
         if tiny[0] > 10_000:
-            raise _Stop(f"the step size collapsed at t={t:.4g}: 10⁴ accepted steps below 1e-12·t_end "
-                        "(a very stiff or ill-scaled problem)")
+            raise _Stop(f"no progress at t={t:.4g}: 10⁴ accepted steps in a row each below 1e-12·t_end, so t_end "
+                        "cannot be reached (the step size collapsed, or t_end is far beyond the dynamics)")
         seen[:] = (t, y.copy())  # the last point of the solution the solver reported
         stall[0] = 0
         return max_norm - float(np.linalg.norm(y)) if np.all(np.isfinite(y)) else -1.0

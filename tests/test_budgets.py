@@ -132,7 +132,7 @@ def test_solver_runs_that_cannot_progress_end_failed_with_the_reason():
     p = numerics.default_problem()
     with deadline(30.0):
         tr = numerics.integrate(p.replace(lam=1e308), *numerics.random_init(p), 200.0)
-        assert tr.status == "failed" and "step size collapsed" in tr.message and tr.nfev <= 20_001
+        assert tr.status == "failed" and "no progress at t=0" in tr.message and tr.nfev <= 20_001
         with numerics.budget(max_nfev=2000):
             tr = numerics.integrate(p, *numerics.random_init(p, 1e5), 200.0)
         assert tr.status == "failed" and "2e+03 right-hand-side evaluations" in tr.message
