@@ -29,8 +29,8 @@ __all__ = [
     "DEFAULT_EXAMPLES", "CheckResult", "Claim", "ClaimResult", "Instance", "all_claims", "counterexample_record",
     "get_claim", "load_all", "register", "replay", "run_claim", "run_claims", "select",
 ]
-__all__ += ["LOCAL_BUDGET", "Param", "Space", "margin_json", "margins_equal"]
 __all__ += [
     "ENTRY_POINT_GROUP", "PluginError", "claim_origin", "describe_origin", "file_sha256", "helpers", "is_registered",
     "load_entry_points", "load_plugin", "loaded_plugins", "strategies", "term_origin",
 ]
+__all__ += ["LOCAL_BUDGET", "Param", "Space", "margin_json", "margins_equal"]
