@@ -49,8 +49,9 @@ _REGISTRY: dict[str, LossTerm] = {}
 
 def _score(chain: list[sp.Expr]) -> tuple:
     transposes = sum(isinstance(f, Transpose) for f in chain)
-    starts_w_a = 0 if chain[0] == S.W_A else 1
-    return (starts_w_a, transposes, [str(f) for f in chain])
+    # Read as in THEORY: a trace starts at an encoder, W_A before W_B.
+    start = 0 if chain[0] == S.W_A else 1 if chain[0] == S.W_B else 2
+    return (start, transposes, [str(f) for f in chain])
 
 
 def canonical_trace(expr: sp.Expr) -> sp.Expr:
