@@ -6,11 +6,13 @@ falsified, 1 otherwise, 2 on bad input (`main()` turns the ValueErrors below int
 
 from __future__ import annotations
 
-import json
+import functools
+import math
 import shlex
 import sys
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import typer
 from rich.console import Console
@@ -25,14 +27,8 @@ from .cli import app
 
 
 def _replay(path: Path) -> int:
-    if not path.is_file():
-        raise ValueError(f"replay: no such file {str(path)!r}")
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"replay: {path.name} is not a JSON counterexample ({err})") from None
-    if not isinstance(record, dict) or "claim" not in record or "instance" not in record:
-        raise ValueError("replay: expected a counterexample JSON with 'claim' and 'instance'")
+    # Size, depth, syntax and the record schema before anything else (claims._replay).
+    record = claims_pkg.load_record(path)
     origin = record.get("plugin")
     if origin is not None and not claims_pkg.is_registered(str(record["claim"])):
         # Never load what a JSON file names: say what to load instead.
@@ -79,7 +75,22 @@ def _table(results: list[claims_pkg.ClaimResult]) -> Table:
     return t
 
 
+def _with_budget(command: Callable[..., None]) -> Callable[..., None]:
+    """Run the command inside `numerics.budget(--max-memory, --max-steps)` (its body stays unchanged)."""
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        import numerics
+
+        mem, steps = kwargs.get("max_memory"), kwargs.get("max_steps")
+        if steps is not None and not (math.isfinite(steps) and steps > 0):
+            raise ValueError(f"max_steps: must be a positive number, got {steps!r}")
+        with numerics.budget(None if mem is None else numerics.parse_bytes(mem), steps, steps):
+            return command(*args, **kwargs)
+    return run
+
+
 @app.command()
+@_with_budget
 def verify(
     claims: str = typer.Option(None, "--claims", help="Comma-separated claim ids (default: all registered)."),
     examples: int = typer.Option(None, "--examples", help="Examples per claim (default: each claim's budget)."),
@@ -87,6 +98,9 @@ def verify(
     out: Path = typer.Option(Path("report"), "--out", help="Output directory."),
     replay: Path = typer.Option(None, "--replay", help="Re-run a saved counterexample JSON and compare its margin."),
     no_figures: bool = typer.Option(False, "--no-figures", help="Skip the figures (faster)."),
+    max_memory: str = typer.Option(None, "--max-memory", help="Memory budget of each check, e.g. 16G (default 4G)."),
+    max_steps: float = typer.Option(None, "--max-steps",
+                                    help="Budget of GD/SGD steps (default 1e7) and of a flow's RHS evaluations (default 1e6)."),
 ) -> None:
     """Check every claim of THEORY §7 with Hypothesis; write report/ (table, counterexamples, figures)."""
     if replay is not None:

@@ -62,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError, TypeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except MemoryError as e:
+        # A real allocation failure that no budget predicted: one line, not a traceback.
+        what = str(e).splitlines()[0] if str(e) else "an allocation failed"
+        print(f"error: out of memory: {what} (raise --max-memory only if the machine has it)", file=sys.stderr)
+        return 2
     except Exception as e:
         # Usage errors and exits come from click, or from the copy of click typer vendors:
         # recognise them by their interface rather than by class.

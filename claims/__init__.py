@@ -34,3 +34,7 @@ __all__ += [
     "load_entry_points", "load_plugin", "loaded_plugins", "strategies", "term_origin",
 ]
 __all__ += ["LOCAL_BUDGET", "Param", "Space", "margin_json", "margins_equal"]
+
+# Replay files are untrusted input (size, depth, schema, per-claim instance, budget).
+from ._replay import ReplayError, load_record, parse_record  # noqa: E402
+__all__ += ["ReplayError", "load_record", "parse_record"]

@@ -255,11 +255,23 @@ def run_claims(claims: list[Claim], *, examples: int | None = None, seed: int = 
 
 
 def replay(record: dict[str, Any]) -> tuple[Claim, CheckResult]:
-    """Re-run the check of a saved counterexample on its instance."""
-    from ._registry import get_claim
+    """Re-run the check of a saved counterexample on its instance.
 
-    if not isinstance(record, dict) or "claim" not in record or "instance" not in record:
-        raise ValueError("replay: expected a counterexample JSON with 'claim' and 'instance'")
-    claim = get_claim(str(record["claim"]))
+    The record is untrusted (`claims._replay`): JSON types and finite numbers only, the record
+    schema, the claim's instance schema, then the check under the resource budget; anything
+    wrong is one `ValueError`, `replay: <field>: <what is wrong>`.
+    """
+    from ._registry import get_claim
+    from ._replay import RECORD_SCHEMA, ReplayError, check_schema, check_tree, guarded_check, validate_instance
+
+    check_tree(record, strict=False)
+    check_schema(record, RECORD_SCHEMA, "")
+    check_tree(record["instance"], "instance")
+    try:
+        claim = get_claim(record["claim"])
+    except ValueError as err:
+        raise ReplayError("claim", str(err).removeprefix("claims: ")) from None
+    # What a file would hold (tuples become lists), so a record replays the same from Python or JSON.
+    instance = validate_instance(claim, json.loads(json.dumps(record["instance"])))
     with threadpool_limits(limits=1):
-        return claim, claim.check(record["instance"])
+        return claim, guarded_check(claim, instance)
