@@ -70,9 +70,9 @@ def random_problem(
     V_B = V_A if shared_right else random_orthonormal(rng, r, r)
     A = random_orthonormal(rng, d_A, r) @ np.diag(a) @ V_A.T
     B = random_orthonormal(rng, d_B, r) @ np.diag(b) @ V_B.T
-    A_xi = noise_A * np.eye(d_A) if noise_A > 0 else None
-    B_xi = noise_B * np.eye(d_B) if noise_B > 0 else None
-    return Problem(A=A, B=B, A_xi=A_xi, B_xi=B_xi, m=m, lam=lam, mu=mu)
+    # σ as a scalar: Problem keeps isotropic noise as σ (an O(d) view of σI), never a d×d array
+    return Problem(A=A, B=B, A_xi=noise_A if noise_A > 0 else None, B_xi=noise_B if noise_B > 0 else None,
+                   m=m, lam=lam, mu=mu)
 
 
 #: The built-in instance: r = m = 4 signal directions whose strengths span a factor 5,

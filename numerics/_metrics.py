@@ -4,13 +4,29 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._autochoice import estimated_cost
 from ._flowfn import flow_function
 from ._problem import Problem, rank_of
 from ._trajectory import Trajectory
 
 
+#: $C$ with more entries than this (512 KB) is read through its factors.
+THIN_ENTRIES = 2**16
+
+
+def _thin(p: Problem) -> bool:
+    """Whether $W_A C W_B^\\top$ is cheaper through the factors, $(W_A A)\\Sigma_z(W_B B)^\\top$
+    ($O(m d r)$, no $d_A\\times d_B$ matrix), than through $C$ and $C$ is large (above
+    `THIN_ENTRIES` entries, so the small instances of the claims engine keep their exact
+    rounding): decided by the shapes only, so the same problem always gets the same numbers."""
+    return p.d_A * p.d_B > max(THIN_ENTRIES, p.r * (p.d_A + p.d_B + p.r))
+
+
 def feature_covariance(p: Problem, W_A: np.ndarray, W_B: np.ndarray) -> np.ndarray:
-    """$M = \\mathbb E f_A f_B^\\top = W_A C W_B^\\top$ (m×m)."""
+    """$M = \\mathbb E f_A f_B^\\top = W_A C W_B^\\top$ (m×m), with $C = A\\Sigma_z B^\\top$
+    read through the factors when $d \\gg r$."""
+    if _thin(p):
+        return (W_A @ p.A) @ p.Sigma_z @ (W_B @ p.B).T
     return W_A @ p.C @ W_B.T
 
 
@@ -71,9 +87,22 @@ def kappa_limit(p: Problem) -> float:
     return float((rho[0] / rho[k - 1]) ** 2)
 
 
+def cheapest_flow(p: Problem, terms: tuple[str, ...]):
+    """The full or structured compiled flow, whichever costs less per call (same values up to
+    rounding; below `THIN_ENTRIES` the full one, as before)."""
+    if p.d_A * p.d_B <= THIN_ENTRIES:
+        return flow_function(p, terms, "full")
+    full, fast = flow_function(p, terms, "full"), flow_function(p, terms, "structured")
+    cost = [estimated_cost(f.rhs_code.flops, f.rhs_code.n_ops) for f in (full, fast)]
+    return fast if cost[1] < cost[0] else full
+
+
 def series(p: Problem, traj: Trajectory) -> dict[str, np.ndarray]:
-    """κ(t), eigenvalue κ(t), per-view κ(t), loss(t), ‖Q(t) − Q(0)‖_F and ‖∇L‖ along a trajectory."""
-    fn = flow_function(p, traj.terms)
+    """κ(t), eigenvalue κ(t), per-view κ(t), loss(t), ‖Q(t) − Q(0)‖_F and ‖∇L‖ along a trajectory.
+
+    Frame by frame (a lazy trajectory rebuilds one $W$ at a time), through the cheaper of
+    the full and structured forms: at large $d$ no $d\\times d$ moment is formed."""
+    fn = cheapest_flow(p, traj.terms)
     Q0 = conserved_Q(traj.W_A[0], traj.W_B[0])
     out = {"t": traj.t, "kappa": [], "kappa_eig": [], "kappa_A": [], "kappa_B": [], "loss": [], "Q_drift": [], "grad_norm": []}
     for WA, WB in zip(traj.W_A, traj.W_B):

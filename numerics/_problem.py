@@ -14,10 +14,39 @@ from functools import cached_property
 import numpy as np
 
 import theory
+from theory._structured import factored_moments
 
 from ._compile import compile_exprs
 from ._budget import check_memory, moments_memory
 from ._validate import MAX_LOG10_MOMENT, as_int, as_matrix, as_psd, as_real, log10_size
+
+
+def scaled_identity(d: int, sigma: float) -> np.ndarray:
+    r"""$\sigma I_d$ as a read-only $d\times d$ view of a $(2d-1)$-entry buffer: $O(d)$ memory.
+
+    Entry $(i, j)$ reads `buf[d - 1 - i + j]`, which is $\sigma$ exactly when $i = j$. Code that
+    knows the noise is isotropic (`noise_kinds`) reads $\sigma$ instead; anything else sees a
+    correct $\sigma I$ array."""
+    buf = np.zeros(2 * d - 1)
+    buf[d - 1] = sigma
+    view = np.lib.stride_tricks.as_strided(buf[d - 1:], shape=(d, d), strides=(-buf.itemsize, buf.itemsize))
+    view.setflags(write=False)
+    return view
+
+
+def _isotropic_level(name: str, value: object, d: int) -> float | None:
+    r"""$\sigma$ when `value` is a scalar $\sigma \ge 0$ or a square array equal to $\sigma I$ ($\sigma > 0$),
+    else None (the noise is a factor). Checked without a $d\times d$ temporary."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name}: expected a noise level (a number >= 0) or a d×k factor, got a bool")
+    if isinstance(value, (int, float, np.integer, np.floating)) or (isinstance(value, np.ndarray) and value.ndim == 0):
+        return as_real(name, float(value), low=0.0)
+    if isinstance(value, np.ndarray) and value.ndim == 2 and value.shape == (d, d) and d and \
+            value.dtype.kind in "fiu":
+        s = float(value[0, 0])
+        if s > 0 and np.isfinite(s) and np.all(np.diagonal(value) == s) and np.count_nonzero(value) == d:
+            return s
+    return None
 
 
 def rank_of(X: np.ndarray, rtol: float = 1e-10) -> int:
@@ -57,8 +86,19 @@ class Problem:
         A = as_matrix("A", self.A)
         B = as_matrix("B", self.B, cols=A.shape[1])
         r = A.shape[1]
-        A_xi = np.zeros((A.shape[0], 0)) if self.A_xi is None else as_matrix("A_xi", self.A_xi, rows=A.shape[0])
-        B_xi = np.zeros((B.shape[0], 0)) if self.B_xi is None else as_matrix("B_xi", self.B_xi, rows=B.shape[0])
+        # Isotropic noise (a scalar σ, or σI given densely) is kept as σ and an O(d) view of σI.
+        levels = {}
+        noise = []
+        for name, value, d in (("A_xi", self.A_xi, A.shape[0]), ("B_xi", self.B_xi, B.shape[0])):
+            s = None if value is None else _isotropic_level(name, value, d)
+            levels[name] = s
+            if value is None or s == 0.0:
+                noise.append(np.zeros((d, 0)))
+            elif s is not None:
+                noise.append(scaled_identity(d, s))
+            else:
+                noise.append(as_matrix(name, value, rows=d))
+        A_xi, B_xi = noise
         Sz = np.eye(r) if self.Sigma_z is None else as_psd("Sigma_z", self.Sigma_z, r)
         if not isinstance(self.params, dict):
             raise TypeError("params: expected a dict of scalar weights")
@@ -67,10 +107,17 @@ class Problem:
             raise ValueError(f"A: needs at least one row and one column (a signal dimension r >= 1), got {A.shape}")
         if B.shape[0] == 0:
             raise ValueError(f"B: needs at least one row, got {B.shape}")
-        _check_moment_scale({"A": A, "B": B, "A_xi": A_xi, "B_xi": B_xi, "Sigma_z": Sz})
+        # (σI's size bound: its one entry σ over d entries, as log10_size computes it for the dense form)
+        iso = {k: (np.full((1, A_xi.shape[0] if k == "A_xi" else B_xi.shape[0]), v) if v else np.zeros((0, 0)))
+               for k, v in levels.items() if v is not None}
+        _check_moment_scale({"A": A, "B": B, "A_xi": iso.get("A_xi", A_xi), "B_xi": iso.get("B_xi", B_xi),
+                             "Sigma_z": Sz})
         for name, value in (("A", A), ("B", B), ("A_xi", A_xi), ("B_xi", B_xi), ("Sigma_z", Sz)):
-            value.setflags(write=False)
+            if value.flags.writeable:
+                value.setflags(write=False)
             object.__setattr__(self, name, value)
+        # noise kinds and levels, read by numerics._structured.noise_kinds
+        self.__dict__["_cdyn_levels"] = (levels["A_xi"], levels["B_xi"])
         object.__setattr__(self, "m", as_int("m", self.m))
         object.__setattr__(self, "lam", as_real("lam", self.lam, low=0.0))
         object.__setattr__(self, "mu", as_real("mu", self.mu, low=0.0))
@@ -101,14 +148,24 @@ class Problem:
     def _moments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         check_memory(moments_memory(self.d_A, self.d_B), "the dense moments Σ_A, Σ_B, C")
         s = theory.symbols
-        mom = theory.view_moments()
-        fn = compile_exprs({"Sigma_A": mom[(s.x_A, s.x_A)], "Sigma_B": mom[(s.x_B, s.x_B)],
-                            "C": mom[(s.x_A, s.x_B)]}, self.dims, "moments")
+        sa, sb = self.__dict__["_cdyn_levels"]
+        if sa or sb:  # A_ξ = σ_A I substituted symbolically: Σ_A = AΣ_zAᵀ + σ_A² I, no d³ product
+            kinds = ["isotropic" if v else "thin" for v in (sa, sb)]
+            mom = factored_moments(*kinds)
+            # normalised, so (σI)(σI)ᵀ becomes σ²I rather than a product of two d×d identities
+            exprs = {"Sigma_A": theory.normalize(mom[s.Sigma_A]), "Sigma_B": theory.normalize(mom[s.Sigma_B]),
+                     "C": theory.normalize(mom[s.C])}
+        else:
+            mom = theory.view_moments()
+            exprs = {"Sigma_A": mom[(s.x_A, s.x_A)], "Sigma_B": mom[(s.x_B, s.x_B)], "C": mom[(s.x_A, s.x_B)]}
+        fn = compile_exprs(exprs, self.dims, "moments")
         A_xi = self.A_xi if self.A_xi.shape[1] else np.zeros((self.d_A, 1))
         B_xi = self.B_xi if self.B_xi.shape[1] else np.zeros((self.d_B, 1))
-        env = {"A": self.A, "B": self.B, "A_xi": A_xi, "B_xi": B_xi, "Sigma_z": self.Sigma_z}
+        env = {"A": self.A, "B": self.B, "A_xi": A_xi, "B_xi": B_xi, "Sigma_z": self.Sigma_z,
+               "sigma_A": sa or 0.0, "sigma_B": sb or 0.0}
         SA, SB, C = fn(**{k: env[k] for k in fn.inputs})
-        return (SA + SA.T) / 2, (SB + SB.T) / 2, C
+        SA, SB = np.broadcast_to(SA, (self.d_A, self.d_A)), np.broadcast_to(SB, (self.d_B, self.d_B))
+        return (SA + SA.T) / 2, (SB + SB.T) / 2, np.broadcast_to(C, (self.d_A, self.d_B))
 
     @property
     def Sigma_A(self) -> np.ndarray:
@@ -124,8 +181,15 @@ class Problem:
 
     @cached_property
     def rank_C(self) -> int:
-        """Numerical rank of $C$ (so $k = \\min(m, \\operatorname{rank} C)$ costs one SVD per problem)."""
-        return rank_of(self.C)
+        """Numerical rank of $C$ (so $k = \\min(m, \\operatorname{rank} C)$ costs one SVD per problem).
+
+        Above 2¹⁶ entries, from the singular values of the $r\\times r$ core $R_A\\Sigma_z R_B^\\top$
+        ($A = Q_AR_A$), which are those of $C = A\\Sigma_zB^\\top$: no $d_A\\times d_B$ SVD."""
+        if self.d_A * self.d_B <= 2**16:
+            return rank_of(self.C)
+        R_A = np.linalg.qr(self.A, mode="r") if self.d_A >= self.r else self.A
+        R_B = np.linalg.qr(self.B, mode="r") if self.d_B >= self.r else self.B
+        return rank_of(R_A @ self.Sigma_z @ R_B.T)
 
     def values(self) -> dict[str, object]:
         """Every named input a compiled theory expression may read."""
@@ -146,7 +210,8 @@ class Problem:
 
     def replace(self, **changes: object) -> "Problem":
         """A copy with some fields changed (validated again)."""
-        fields = dict(A=self.A, B=self.B, A_xi=self.A_xi, B_xi=self.B_xi, Sigma_z=self.Sigma_z,
+        sa, sb = self.__dict__["_cdyn_levels"]
+        fields = dict(A=self.A, B=self.B, A_xi=sa or self.A_xi, B_xi=sb or self.B_xi, Sigma_z=self.Sigma_z,
                       m=self.m, lam=self.lam, mu=self.mu, params=dict(self.params))
         unknown = set(changes) - set(fields)
         if unknown:
@@ -159,6 +224,6 @@ def _noise_kind(X: np.ndarray) -> str:
     """`none`, `isotropic s` (X = s I), or `rank k` for a noise factor."""
     if X.size == 0 or not np.any(X):
         return "none"
-    if X.shape[0] == X.shape[1] and np.array_equal(X, X[0, 0] * np.eye(X.shape[0])):
+    if X.shape[0] == X.shape[1] and np.all(np.diagonal(X) == X[0, 0]) and np.count_nonzero(X) == X.shape[0]:
         return f"isotropic {X[0, 0]:g}"
     return f"rank {X.shape[1]}"

@@ -25,6 +25,7 @@ from ._compile import CompiledExpr, _ident, compile_exprs
 from ._jacobian import MAX_DENSE, DenseJacobian
 from ._problem import Problem
 from ._structured import noise_kinds, values_for
+from ._trajectory import Frames
 
 
 def why_not_reducible(p: Problem, terms: tuple[str, ...]) -> str | None:
@@ -147,13 +148,10 @@ class ReducedSystem:
         J = DenseJacobian(red.outputs(), _RS.STATE, self.shapes, dims, self.values, _RS.SYMMETRIC)
         return J.solver_jac()
 
-    def weights(self, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Full $W_A[t], W_B[t]$ from reduced states `ys` (n × T): $[X_A\\ Y_A][U_A\\ N_A]^\\top$."""
-        (a0, a1, sxa), (b0, b1, sya), (c0, c1, sxb), (e0, e1, syb) = self._slices()
-        T = ys.shape[1]
+    def weights(self, ys: np.ndarray) -> tuple[Frames, Frames]:
+        """$W_A[t], W_B[t]$ from reduced states `ys` (n × T), $[X_A\\ Y_A][U_A\\ N_A]^\\top$,
+        as `Frames`: kept reduced and rebuilt on access."""
+        (a0, a1, _), (b0, b1, _), (c0, c1, _), (e0, e1, _) = self._slices()
+        ys = np.ascontiguousarray(ys.T)
         m = self.problem.m
-        ZA = np.concatenate([ys[a0:a1].T.reshape(T, *sxa), ys[b0:b1].T.reshape(T, *sya)], axis=2)
-        ZB = np.concatenate([ys[c0:c1].T.reshape(T, *sxb), ys[e0:e1].T.reshape(T, *syb)], axis=2)
-        W_A = (ZA.reshape(T * m, -1) @ self.V_A.T).reshape(T, m, -1)
-        W_B = (ZB.reshape(T * m, -1) @ self.V_B.T).reshape(T, m, -1)
-        return W_A, W_B
+        return Frames(ys, ((a0, a1), (b0, b1)), self.V_A, m), Frames(ys, ((c0, c1), (e0, e1)), self.V_B, m)

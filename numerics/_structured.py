@@ -37,7 +37,9 @@ def noise_kinds(p: Problem) -> tuple[tuple[str, str], tuple[float, float]]:
     """Noise kinds and levels of both views, computed once per problem."""
     cached = p.__dict__.get("_cdyn_noise")
     if cached is None:
-        (ka, sa), (kb, sb) = noise_kind(p.A_xi), noise_kind(p.B_xi)
+        # Problem records σ for isotropic noise (given as a scalar or as σI) when it is built.
+        levels = p.__dict__.get("_cdyn_levels", (None, None))
+        (ka, sa), (kb, sb) = (("isotropic", s) if s else noise_kind(X) for s, X in zip(levels, (p.A_xi, p.B_xi)))
         cached = ((ka, kb), (sa, sb))
         p.__dict__["_cdyn_noise"] = cached  # Problem is frozen; this is a pure cache of its data
     return cached

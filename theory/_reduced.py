@@ -173,6 +173,31 @@ def _reduced(terms: tuple) -> ReducedFlow:
     )
 
 
+#: The step size of gradient descent.
+eta = sp.Symbol("eta", positive=True)
+
+
+def reduced_gd_step(terms: tuple[str, ...] | str = ("pos", "neg")) -> dict:
+    r"""One gradient-descent step $W \leftarrow W + \eta\,\dot W(W)$ on the reduced state.
+
+    The derivation of `reduced_flow` proves $\dot W_A = \dot X_A U_A^\top + \dot Y_A N_A^\top$
+    *as an identity in the state*, so for any step $\eta$
+
+    $$W_A + \eta\dot W_A = (X_A + \eta\dot X_A)U_A^\top + (Y_A + \eta\dot Y_A)N_A^\top :$$
+
+    the GD map keeps $W_A$ in the span of $U_A, N_A$, and stepping $(X, Y)$ by the reduced
+    right-hand side is *exactly* full-form GD. The step is linear in the increment because
+    $(X, Y)$ enter $W$ linearly. The $G$ form of THEORY §8 is not stepped this way:
+    $G_A' = (Y_A + \eta\dot Y_A)(Y_A + \eta\dot Y_A)^\top = G_A + \eta\dot G_A + \eta^2\dot Y_A\dot Y_A^\top$,
+    so $G_A + \eta\dot G_A$ is off by $O(\eta^2)$ per step.
+
+    Returns `{X_A: X_A + eta*dX_A, Y_A: ..., X_B: ..., Y_B: ...}` (`eta` is `theory._reduced.eta`).
+    """
+    red = reduced_flow(terms)
+    return {X_A: X_A + eta * red.dX_A, Y_A: Y_A + eta * red.dY_A,
+            X_B: X_B + eta * red.dX_B, Y_B: Y_B + eta * red.dY_B}
+
+
 def _sym(chs: Chains) -> Chains:
     return rewrite(chs, {}, SYMMETRIC)
 
