@@ -81,11 +81,11 @@ def derive(
 
 
 def _check(directory: Path) -> None:
-    stale = stale_files(directory)
     fix = f"run `cdyn derive --write{'' if directory == DEFAULT_DIR else f' --out {directory}'}`"
     if not directory.is_dir():
         typer.echo(f"no derivations in {directory}/: the directory does not exist ({fix})", err=True)
         raise typer.Exit(1)
+    stale = stale_files(directory)
     if stale:
         typer.echo(f"stale derivations in {directory}/: {', '.join(stale)} ({fix})", err=True)
         raise typer.Exit(1)
