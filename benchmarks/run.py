@@ -1,8 +1,10 @@
 """Benchmarks of issue 5: `python benchmarks/run.py [--quick] [--naive-4096] [--only codegen,scaling,...]`.
 
 Prints one table (case, ours, baseline, ratio = ours / baseline, RHS evaluations) and
-writes, next to this file: `scaling.png` (the scaling curve), `last_run.md` (the table
-and the machine) and `last_run.json`. Every ratio is measured in the same run, as a
+writes `scaling.png` (the scaling curve), `last_run.md` (the table and the machine) and
+`last_run.json`: a full run next to this file (the committed `scaling.png` is a full run's),
+a `--quick` run into `benchmarks/last_run/` (git-ignored), so it never overwrites the
+committed figure; `--out DIR` chooses the place. Every ratio is measured in the same run, as a
 median over repeats, with calls of the compared functions interleaved.
 """
 
@@ -61,12 +63,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--naive-4096", action="store_true",
                     help="also run the naive full-state integration at d=4096, r=m=32 (about 10 minutes)")
     ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {', '.join(SECTIONS)}")
-    ap.add_argument("--out", type=Path, default=HERE, help="directory for scaling.png and last_run.*")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="directory for scaling.png and last_run.* (default: benchmarks/, or benchmarks/last_run/ "
+                         "with --quick)")
     args = ap.parse_args(argv)
+    if args.out is None:
+        args.out = HERE / "last_run" if args.quick else HERE
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     bad = [s for s in only if s not in SECTIONS]
     if bad:
         ap.error(f"--only: unknown section {bad[0]!r}; choose from {', '.join(SECTIONS)}")
+    print(f"writing to {args.out}", flush=True)
     info = machine()
     print("machine:", json.dumps(info), flush=True)
     rows, extra, t0 = [], {}, time.time()

@@ -1,5 +1,6 @@
-"""The figures of `report/`. Each function computes what it plots, saves one PNG and returns numbers
-for the report text. Every figure was opened and checked against its caption."""
+"""The figures of `report/`. Each function computes what it plots, saves one figure (PNG, PDF or SVG,
+from the path's suffix) and returns numbers for the report text. Every figure was opened and
+checked against its caption."""
 
 from __future__ import annotations
 
@@ -11,10 +12,47 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import FixedFormatter, FixedLocator, NullFormatter  # noqa: E402
 
 import numerics  # noqa: E402
 
 INIT_SCALE, INIT_SEED, T_END = 1e-3, 0, 60.0
+
+
+FORMATS = ("png", "pdf", "svg")
+
+
+def save(fig: plt.Figure, path: Path) -> None:
+    """Save in the format named by the suffix (raster resolution only matters for PNG)."""
+    fmt = path.suffix.lstrip(".").lower()
+    if fmt not in FORMATS:
+        raise ValueError(f"format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
+    fig.savefig(path, format=fmt, dpi=120)
+    plt.close(fig)
+
+
+def deflated_rates(p: numerics.Problem) -> list[float]:
+    r"""Growth rate of $\sigma_k(M)$ once the top $j$ modes sit at their CCA values, $j = 0..k-1$.
+
+    Linearising the flow in the weak rows around a state whose top $j$ rows are at the CCA
+    equilibrium ($W_A^\top W_B$ restricted to them $= \Sigma_A^{-1/2}K_j\Sigma_B^{-1/2}/\lambda$, $K_j$ the
+    best rank-$j$ part of $K$), the negative term cancels that part of $C$: the weak rows
+    follow $\dot w_A = w_B C_j^\top$, $\dot w_B = w_A C_j$ with
+    $C_j = \Sigma_A^{1/2}(K - K_j)\Sigma_B^{1/2}$. The $k$-th mode of $M$ then grows like
+    $e^{2\sigma_{k-j}(C_j)t}$. For $j = 0$ this is $2g_k$; on a decoupled instance it is $2g_k$
+    for every $j$ (there $\Sigma^{1/2}$ and $K$ share the basis)."""
+    def sqrt_psd(S: np.ndarray) -> np.ndarray:
+        w, V = np.linalg.eigh(S)
+        return (V * np.sqrt(np.clip(w, 0.0, None))) @ V.T
+
+    k = min(p.m, p.rank_C)
+    U, s, Vt = np.linalg.svd(numerics.whitened_cross(p))
+    SA, SB = sqrt_psd(p.Sigma_A), sqrt_psd(p.Sigma_B)
+    rates = []
+    for j in range(k):
+        Cj = SA @ ((U[:, j:] * s[j:]) @ Vt[j:]) @ SB
+        rates.append(float(2 * np.linalg.svd(Cj, compute_uv=False)[k - 1 - j]))
+    return rates
 
 
 def _kappas(p: numerics.Problem, tr: numerics.Trajectory) -> tuple[np.ndarray, np.ndarray]:
@@ -53,10 +91,17 @@ def kappa_stages(path: Path) -> dict[str, Any]:
     ax.legend(fontsize=7.5, loc="upper right")
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
+    # Stage 2 on the decoupled instance with the same spectra and noise, where −2g_k is exact.
+    d = numerics.decoupled_instance(numerics.DEFAULT_SPECTRUM_A, numerics.DEFAULT_SPECTRUM_B, sigma_A=0.1,
+                                    sigma_B=0.1, seed=0)
+    dec = numerics.integrate(d.problem, *d.init(np.full(d.r, INIT_SCALE), np.full(d.r, INIT_SCALE)), 80.0,
+                             ("pos", "neg"), n_points=801, **kw)
+    dst = numerics.detect_stages(d.problem, dec, ("pos", "neg"))
     return {"stages": st.as_dict(), "kappa_final_eig": float(k_full_eig[-1]),
-            "pos_only": {"status": pos.status, "t_stop": pos.t_stop}}
+            "pos_only": {"status": pos.status, "t_stop": pos.t_stop},
+            "stage2_deflated_predicted": [-r for r in deflated_rates(p)],
+            "decoupled": {"stage2_rate": dst.stage2_rate, "stage2_predicted": dst.stage2_predicted}}
 
 
 def closed_form_modes(path: Path) -> dict[str, Any]:
@@ -92,8 +137,7 @@ def closed_form_modes(path: Path) -> dict[str, Any]:
     ax2.legend(fontsize=7)
     ax2.grid(alpha=0.3, which="both")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
     X_grid = numerics.logistic_X(tr.t[:, None], X0, d.g, d.alpha, lam)
     err = float(np.abs(np.log(q_num) - np.log(numerics.mode_q(d, np.sqrt(X_grid), np.sqrt(X_grid)))).max())
     return {"max_log_q_error": err, "t_peak_exact": pred.t_exact, "t_peak_predicted": pred.t_hat,
@@ -120,19 +164,33 @@ def flow_vs_gd(path: Path) -> dict[str, Any]:
     ax1.grid(alpha=0.3, which="both")
     ax2.loglog(etas, gaps, "o-", label="‖W_GD(T) − W_flow(T)‖")
     ax2.loglog(etas, gaps[-1] * np.asarray(etas) / etas[-1], "k:", label="slope 1 (first order)")
+    # Label exactly the four step sizes: log-axis minor labels of 0.0125…0.1 run into each other.
+    ax2.xaxis.set_major_locator(FixedLocator(etas))
+    ax2.xaxis.set_major_formatter(FixedFormatter([f"{e:g}" for e in etas]))
+    ax2.xaxis.set_minor_formatter(NullFormatter())
+    ax2.tick_params(axis="x", labelsize=8)
     ax2.set(xlabel="step η", ylabel=f"gap at T = {T:g}", title="GD → flow at first order in η")
     ax2.legend(fontsize=8)
     ax2.grid(alpha=0.3, which="both")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
     ratios = [gaps[i] / gaps[i + 1] for i in range(len(gaps) - 1)]
     return {"etas": list(etas), "gaps": gaps, "halving_ratios": ratios}
 
 
-def cca_limit(path: Path, c8_points: list, c9_points: list) -> dict[str, Any]:
-    """eig(λM) at the end of the C8 runs against ρ_i², and C9's κ∞ against κ(A)κ(B)."""
+def _absent(ax: plt.Axes, why: str) -> None:
+    """Say on an empty panel why it is empty (a claim not run, or no usable points)."""
+    ax.text(0.5, 0.5, why, ha="center", va="center", transform=ax.transAxes, fontsize=10, color="C3", wrap=True)
+
+
+def cca_limit(path: Path, c8_points: list, c9_points: list, ran: tuple[bool, bool] = (True, True)) -> dict[str, Any]:
+    """eig(λM) at the end of the C8 runs against ρ_i², and C9's κ∞ against κ(A)κ(B).
+    `ran` says whether C8 and C9 were among the claims of this run; an empty panel says why."""
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.3))
+    for ax, cid, pts, did in ((ax1, "C8", c8_points, ran[0]), (ax2, "C9", c9_points, ran[1])):
+        if not pts:
+            _absent(ax, f"{cid} was not run in this report\n(not in --claims)" if not did
+                    else f"{cid} ran but produced no points\n(every example failed before its limit)")
     if c8_points:
         x, y = np.array(c8_points).T
         ax1.plot([0, 1], [0, 1], "k:", lw=1, label="eig = ρ²")
@@ -144,6 +202,8 @@ def cca_limit(path: Path, c8_points: list, c9_points: list) -> dict[str, Any]:
     if c9_points:
         a, k_eig, bound, k_sv = np.array(c9_points).T
         noisy = bound - 1 >= 1e-6  # the ratio to ε is meaningful only where ε is above round-off
+        if not noisy.any():
+            _absent(ax2, "C9 ran, but every example was noiseless (ε below 1e-6):\nno ratio to draw")
         eps = bound[noisy] - 1
         ax2.semilogx(a[noisy], (k_eig[noisy] - 1) / eps, "o", mfc="none", ms=7, label="(κ∞ − 1)/ε, eigenvalue ratio")
         ax2.semilogx(a[noisy], (k_sv[noisy] - 1) / eps, "x", color="C3", label="(κ − 1)/ε, singular values (C8-false)")
@@ -153,6 +213,5 @@ def cca_limit(path: Path, c8_points: list, c9_points: list) -> dict[str, Any]:
     ax2.set(xlabel="κ(A)·κ(B)", ylabel="(κ − 1)/ε at the limit", title="C9: balance set by the noise, not the anisotropy")
     ax2.grid(alpha=0.3, which="both")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return {"c8_points": len(c8_points), "c9_points": len(c9_points)}
+    save(fig, path)
+    return {"c8_points": len(c8_points), "c9_points": len(c9_points), "c8_ran": ran[0], "c9_ran": ran[1]}

@@ -10,26 +10,70 @@ import typer
 from rich.console import Console
 
 import numerics
+from numerics._flowfn import normalize_terms
 from numerics._trajectory import weights_norm
-from numerics._validate import as_real
+from numerics._validate import as_int, as_real
 
 from ._common import blas_threads, problem_from_config, write_json
-from ._config import load_config
+from ._config import defaults, load_config
 from ._outputs import check_output_dir, staged_files
-from ._plots import plot_kappa_vs_time
+from ._plots import FORMATS, check_format, describe_run, plot_kappa_vs_time
 from .cli import app
+
+
+def overrides(cfg: dict, flags: dict[str, tuple[str, str, object]]) -> dict:
+    """Apply command-line flags over the config: `flags[name] = (section, key, value)`, None = unset.
+    Each value is checked here, so a bad flag is one line naming the flag."""
+    for name, (sec, key, value) in flags.items():
+        if value is None:
+            continue
+        if key == "terms":
+            value = list(normalize_terms(value))  # names only; an unknown one is named in the error
+        elif key in ("seed",):
+            value = as_int(name, value, low=0)
+        elif key in ("t_end", "scale", "eta"):
+            value = as_real(name, value, low=0.0, strict=True)
+        elif key in ("lam",):
+            value = as_real(name, value, low=0.0)
+        cfg[sec][key] = value
+    return cfg
+
+
+_D = defaults()
+
+
+def _d(sec: str, key: str, shown: object = None) -> str:
+    """The help text's default: the config key and its built-in value."""
+    v = _D[sec][key] if shown is None else shown
+    return f" [default: [{sec}].{key}, {v}]"
 
 
 @app.command()
 def simulate(
-    config: Path = typer.Option(None, "--config", help="TOML file ([problem], [init], [run])."),
-    out: Path = typer.Option(Path("out"), "--out", help="Output directory."),
-    no_gd: bool = typer.Option(False, "--no-gd", help="Skip the gradient-descent run."),
-    max_memory: str = typer.Option(None, "--max-memory", help="Memory budget, e.g. 16G (default 4G)."),
-    max_steps: float = typer.Option(None, "--max-steps", help="Budget of GD steps (default 1e7) and of the flow's RHS evaluations (default 1e6)."),
+    config: Path = typer.Option(None, "--config", help="TOML file ([problem], [init], [run]); flags override it "
+                                                      "[default: none, the built-in values below]."),
+    out: Path = typer.Option(Path("out"), "--out", help="Output directory.", show_default=True),
+    t_end: float = typer.Option(None, "--t-end", help="Horizon; the run stops earlier once converged."
+                                + _d("run", "t_end")),
+    terms: str = typer.Option(None, "--terms", help="Comma-separated loss terms."
+                              + _d("run", "terms", ",".join(_D["run"]["terms"]))),
+    lam: float = typer.Option(None, "--lam", help="Weight λ of the negative pairs." + _d("problem", "lam")),
+    seed: int = typer.Option(None, "--seed", help="Seed of the instance (random bases)." + _d("problem", "seed")),
+    init_scale: float = typer.Option(None, "--init-scale", help="Scale of the random init." + _d("init", "scale")),
+    eta: float = typer.Option(None, "--eta", help="GD step size." + _d("run", "eta")),
+    fmt: str = typer.Option("png", "--format", help=f"Figure format: {', '.join(FORMATS)}.", show_default=True),
+    no_gd: bool = typer.Option(False, "--no-gd", help="Skip the gradient-descent run [default: run it]."),
+    max_memory: str = typer.Option(None, "--max-memory", help="Memory budget, e.g. 16G [default: 4G]."),
+    max_steps: float = typer.Option(None, "--max-steps", help="Budget of GD steps [default: 1e7] and of the flow's "
+                                                               "RHS evaluations [default: 1e6]."),
 ) -> None:
     """Integrate the gradient flow on an instance, with gradient descent beside it."""
-    cfg = load_config(config)
+    check_format(fmt)
+    cfg = overrides(load_config(config), {
+        "--t-end": ("run", "t_end", t_end), "--terms": ("run", "terms", terms), "--lam": ("problem", "lam", lam),
+        "--seed": ("problem", "seed", seed), "--init-scale": ("init", "scale", init_scale),
+        "--eta": ("run", "eta", eta)})
+    cfg["run"]["format"] = fmt
     check_output_dir(out)
     mem = None if max_memory is None else numerics.parse_bytes(max_memory)
     with numerics.budget(mem, max_steps, max_steps):
@@ -106,16 +150,21 @@ def _simulate(cfg: dict, out: Path, no_gd: bool) -> None:
             "final_kappa": sg["kappa"][-1], "max_Q_drift": float(sg["Q_drift"].max()),
             "final_gap_to_flow": float(np.sqrt(np.sum((gd.W_A[-1] - wa) ** 2) + np.sum((gd.W_B[-1] - wb) ** 2)))}
     gd_plot = None if sg is None else sg | {"label": f"gradient descent η={run['eta']:g}"}
+    story = describe_run(flow.terms, flow.status, float(flow.t_stop), sf["kappa"], k_peak, t_peak, limit)
+    summary["kappa"]["limit_reached"] = story["limit_reached"]
+    summary["kappa"]["description"] = story["title"]
+    fig_name = f"kappa_vs_time.{cfg['run']['format']}"
     with staged_files(out) as stage:  # all three files, or none of them, replace the previous run's
         np.savez_compressed(stage / "trajectory.npz", **arrays)
         write_json(stage / "summary.json", summary)
-        plot_kappa_vs_time(stage / "kappa_vs_time.png", sf, gd_plot, limit, t_peak,
-                           f"terms {' + '.join(flow.terms)}: κ rises (stage 1), then falls to the CCA limit")
-    typer.echo(f"flow: {flow.status} at t={flow.t_stop:.3g} ({flow.nfev} RHS evals, {t_flow:.2f}s, {flow.method})")
-    typer.echo(f"kappa: initial {sf['kappa'][0]:.3g}, peak {k_peak:.3g} at t*={t_peak:.3g}, "
+        plot_kappa_vs_time(stage / fig_name, sf, gd_plot, limit, t_peak, story)
+    typer.echo(f"flow: {flow.status} at t={flow.t_stop:.4g} ({flow.nfev} RHS evals, {t_flow:.2f}s, {flow.method})"
+               + (f": {flow.message}" if flow.status in ("failed", "plateau", "diverged") and flow.message else ""))
+    typer.echo(f"kappa: initial {sf['kappa'][0]:.3g}, peak {k_peak:.3g} at t*={t_peak:.4g}, "
                f"final {sf['kappa'][-1]:.4g} (eigenvalue ratio {sf['kappa_eig'][-1]:.4g}); "
                f"CCA limit (rho_1/rho_k)^2 = {limit:.4g}")
+    typer.echo(story["verdict"])
     if gd is not None:
         typer.echo(f"GD: {gd.status} at t={gd.t_stop:.3g}; final kappa {sg['kappa'][-1]:.4g}; "
                    f"|W_gd - W_flow| at t_end = {summary['gd']['final_gap_to_flow']:.3g}")
-    typer.echo(f"wrote {out}/trajectory.npz, summary.json, kappa_vs_time.png")
+    typer.echo(f"wrote {out}/trajectory.npz, summary.json, {fig_name}")

@@ -6,6 +6,7 @@ same config and seed, same file) and `kappa_sgd_vs_flow.png`.
 
 from __future__ import annotations
 
+import textwrap
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -20,14 +21,37 @@ from numerics._validate import as_real
 from numerics._tracking import resolvable_kappa, rms
 
 from ._common import blas_threads, problem_from_config, write_json
-from ._config import load_config
+from ._config import defaults, load_config
 from ._outputs import check_output_dir, staged_files
+from ._plots import FORMATS, check_format, describe_run
 from ._simulate_cmd import check_start
 from ._train_plots import plot_train
 from .cli import app
 
 #: The population loss each training loss is compared with (its flow).
 FLOW_TERMS = {"spectral": ("pos", "neg"), "clip": ("pos", "neg"), "pos-only": ("pos",)}
+
+
+_D = defaults()["train"]
+
+
+def _d(key: str) -> str:
+    """The help text's default: the [train] key and its built-in value."""
+    return f" [default: [train].{key}, {_D[key]!r}]"
+
+
+def check_terms(cfg: dict[str, Any], tr: dict[str, Any]) -> None:
+    """SGD trains the loss named by [train].loss; a config whose [run] terms name another loss is refused
+    (it would otherwise be ignored silently): `numerics.sgd` has batch estimators only for its three losses."""
+    terms = tuple(cfg["run"]["terms"])
+    own = FLOW_TERMS[tr["loss"]] + (("wd",) if tr["weight_decay"] > 0 else ())
+    if terms == tuple(defaults()["run"]["terms"]) or set(terms) == set(own):
+        return
+    extra = [t for t in terms if t not in own]
+    name = extra[0] if extra else terms[0]
+    raise ValueError(f"terms: cdyn train cannot train [run] terms {', '.join(terms)} (term {name!r}): SGD runs only "
+                     f"the losses {', '.join(numerics.LOSSES)} (--loss {tr['loss']} trains {' + '.join(own)}); "
+                     "use cdyn simulate for the flow of other terms")
 
 
 def _merge(cfg: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
@@ -59,32 +83,46 @@ def _stages(t: np.ndarray, kappa: np.ndarray) -> dict[str, float]:
 
 @app.command()
 def train(
-    loss: Optional[str] = typer.Option(None, "--loss", help="spectral | clip | pos-only ([train].loss)."),
-    batch: Optional[int] = typer.Option(None, "--batch", help="Pairs per batch; the others are the negatives."),
-    eta: Optional[float] = typer.Option(None, "--eta", help="Step size η; time is t = kη."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Number of steps (default: t_end/η)."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", help="CLIP temperature T (logits ⟨f_A, f_B⟩/T)."),
-    learn_tau: Optional[bool] = typer.Option(None, "--learn-tau/--fixed-tau", help="CLIP: learn the temperature."),
-    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="Weight decay μ."),
-    repeats: Optional[int] = typer.Option(None, "--repeats", help="Runs with seeds seed, seed+1, ... (RMS gaps)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the batches (the instance is [problem].seed)."),
-    config: Path = typer.Option(None, "--config", help="TOML file ([problem], [init], [train])."),
-    out: Path = typer.Option(Path("out_train"), "--out", help="Output directory."),
-    max_memory: str = typer.Option(None, "--max-memory", help="Memory budget, e.g. 16G (default 4G)."),
-    max_steps: float = typer.Option(None, "--max-steps", help="Budget of SGD steps per run (default 1e7) and of the flow's RHS evaluations (default 1e6)."),
+    loss: Optional[str] = typer.Option(None, "--loss", help="spectral | clip | pos-only." + _d("loss")),
+    batch: Optional[int] = typer.Option(None, "--batch", help="Pairs per batch; the others are the negatives." + _d("batch")),
+    eta: Optional[float] = typer.Option(None, "--eta", help="Step size η; time is t = kη." + _d("eta")),
+    t_end: Optional[float] = typer.Option(None, "--t-end", help="Horizon t = kη; the output says whether the flow "
+                                                                 "reached its limit by then." + _d("t_end")),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Number of steps [default: round(t_end/η)]."),
+    temperature: Optional[float] = typer.Option(None, "--temperature",
+                                                help="CLIP temperature T (logits ⟨f_A, f_B⟩/T)." + _d("temperature")),
+    learn_tau: Optional[bool] = typer.Option(None, "--learn-tau/--fixed-tau", help="CLIP: learn the temperature."
+                                             + _d("learn_tau")),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="Weight decay μ." + _d("weight_decay")),
+    repeats: Optional[int] = typer.Option(None, "--repeats", help="Runs with seeds seed, seed+1, ... (RMS gaps)."
+                                          + _d("repeats")),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the batches (the instance is [problem].seed)."
+                                       + _d("seed")),
+    config: Path = typer.Option(None, "--config", help="TOML file ([problem], [init], [train]); flags override it "
+                                                      "[default: none, the built-in values]."),
+    out: Path = typer.Option(Path("out_train"), "--out", help="Output directory.", show_default=True),
+    fmt: str = typer.Option("png", "--format", help=f"Figure format: {', '.join(FORMATS)}.", show_default=True),
+    max_memory: str = typer.Option(None, "--max-memory", help="Memory budget, e.g. 16G [default: 4G]."),
+    max_steps: float = typer.Option(None, "--max-steps", help="Budget of SGD steps per run [default: 1e7] and of the "
+                                                               "flow's RHS evaluations [default: 1e6]."),
 ) -> None:
     """Train linear encoders by mini-batch SGD and overlay κ(t) on the gradient flow's κ(t)."""
+    check_format(fmt)
     cfg = load_config(config)
     check_output_dir(out)
-    tr = _merge(cfg, {"loss": loss, "batch": batch, "eta": eta, "steps": steps, "temperature": temperature,
-                      "learn_tau": learn_tau, "weight_decay": weight_decay, "repeats": repeats, "seed": seed})
+    tr = _merge(cfg, {"loss": loss, "batch": batch, "eta": eta, "t_end": t_end, "steps": steps,
+                      "temperature": temperature, "learn_tau": learn_tau, "weight_decay": weight_decay,
+                      "repeats": repeats, "seed": seed})
     if tr["loss"] not in numerics.LOSSES:
         raise ValueError(f"loss: unknown loss {tr['loss']!r}; choose from {', '.join(numerics.LOSSES)}")
     if tr["repeats"] < 1:
         raise ValueError(f"repeats: must be >= 1, got {tr['repeats']}")
+    if tr["seed"] < 0:
+        raise ValueError(f"seed: must be >= 0, got {tr['seed']}")
+    check_terms(cfg, tr)
     with numerics.budget(None if max_memory is None else numerics.parse_bytes(max_memory), max_steps, max_steps):
         _check_budget(cfg, tr)
-        _train(cfg, tr, out)
+        _train(cfg, tr, out, fmt)
 
 
 def _check_budget(cfg: dict, tr: dict) -> None:
@@ -106,7 +144,7 @@ def _check_budget(cfg: dict, tr: dict) -> None:
         numerics.samples_memory(keep, m, dA, dB, tr["repeats"] + 2)), "this training run")
 
 
-def _train(cfg: dict, tr: dict, out: Path) -> None:
+def _train(cfg: dict, tr: dict, out: Path, fmt: str) -> None:
     p = problem_from_config(cfg)
     W_A0, W_B0 = numerics.random_init(p, cfg["init"]["scale"], cfg["init"]["seed"])
     check_start(W_A0, W_B0)
@@ -134,22 +172,32 @@ def _train(cfg: dict, tr: dict, out: Path) -> None:
             flow = numerics.integrate(fp, W_A0, W_B0, horizon, terms, n_points=tr["n_points"])
         sf = numerics.series(fp, flow)
         series = [_series(fp, r, flow, terms) for r in runs]
+    limit = numerics.kappa_limit(p)
+    sf_st = _stages(sf["t"], sf["kappa"])
+    # The flow says whether the horizon reaches the limit: the CCA one of pos + neg (not of pos-only, wd).
+    # Relative gradient as in `integrate`'s stopping test: ‖∇L‖ / (‖C‖₂ (‖W_A‖_F + ‖W_B‖_F)).
+    rel = float(sf["grad_norm"][-1] / (np.linalg.norm(fp.C, 2) * (np.linalg.norm(flow.W_A[-1])
+                                                                  + np.linalg.norm(flow.W_B[-1]))))
+    story = describe_run(terms, flow.status, float(flow.t_stop), sf["kappa"], float(sf_st["peak"]),
+                         float(sf_st["peak_time"]), limit, rel, cfg["run"]["grad_tol"])
+    fig_name = f"kappa_sgd_vs_flow.{fmt}"
     with staged_files(out) as stage:  # all three files, or none of them, replace the previous run's
-        _write(stage, cfg, tr, fp, runs, series, flow, sf, terms)
-    s0, limit = series[0], numerics.kappa_limit(p)
-    st, sf_st = _stages(s0["t"], s0["kappa"]), _stages(sf["t"], sf["kappa"])
+        _write(stage, cfg, tr, fp, runs, series, flow, sf, terms, story, fig_name)
+    s0 = series[0]
+    st = _stages(s0["t"], s0["kappa"])
     typer.echo(f"{runs[0].method}: {runs[0].status} at t={runs[0].t_stop:.4g} ({runs[0].nfev} steps, "
                f"{t_sgd:.2f}s for {len(runs)} run(s))")
     typer.echo(f"kappa SGD : initial {st['initial']:.3g}, peak {st['peak']:.3g} at t={st['peak_time']:.3g}, "
                f"final {st['final']:.4g}")
     typer.echo(f"kappa flow: initial {sf_st['initial']:.3g}, peak {sf_st['peak']:.3g} at t={sf_st['peak_time']:.3g}, "
                f"final {sf_st['final']:.4g} ({flow.status}); CCA limit {limit:.4g}")
-    typer.echo(f"wrote {out}/train.npz, summary.json, kappa_sgd_vs_flow.png")
+    typer.echo("flow: " + story["verdict"])
+    typer.echo(f"wrote {out}/train.npz, summary.json, {fig_name}")
 
 
 def _write(out: Path, cfg: dict, tr: dict, p: numerics.Problem, runs: list[numerics.SGDTrajectory],
            series: list[dict[str, np.ndarray]], flow: numerics.Trajectory, sf: dict[str, np.ndarray],
-           terms: tuple[str, ...]) -> None:
+           terms: tuple[str, ...], story: dict[str, Any], fig_name: str) -> None:
     """train.npz, summary.json (no timings: same seed, same file) and the figure."""
     arrays: dict[str, np.ndarray] = {"flow_t": sf["t"], "flow_kappa": sf["kappa"], "flow_loss": sf["loss"],
                                      "flow_W_A": flow.W_A, "flow_W_B": flow.W_B}
@@ -167,6 +215,9 @@ def _write(out: Path, cfg: dict, tr: dict, p: numerics.Problem, runs: list[numer
                  for r, s, g in zip(runs, series, gaps)],
         "flow": flow.summary() | {"kappa": _stages(sf["t"], sf["kappa"])},
         "cca_limit": limit,
+        "limit": {"applies": story["show_limit"], "reached_by_flow": story["limit_reached"],
+                  "verdict": story["verdict"], "flow_final_kappa": float(sf["kappa"][-1]),
+                  "sgd_final_kappa": float(series[0]["kappa"][-1])},
         "rms_gap_to_flow": {k: rms([g[k] for g in gaps])[0] for k in ("M_rel", "log_kappa", "loss")},
         "sqrt_eta_over_batch": float(np.sqrt(tr["eta"] / tr["batch"])),
     }
@@ -178,7 +229,8 @@ def _write(out: Path, cfg: dict, tr: dict, p: numerics.Problem, runs: list[numer
     weights = [f"λ = {p.lam:g}"] * ("neg" in terms) + [f"μ = {p.mu:g}"] * ("wd" in terms)
     flow_label = f"gradient flow of {' + '.join(terms)}" + (f" ({', '.join(weights)})" if weights else "")
     seeds = f"{tr['seed']}" + (f"…{tr['seed'] + len(runs) - 1}" if len(runs) > 1 else "")
-    title = f"κ(t): {tr['loss']} mini-batch SGD (seed {seeds}) over the gradient flow"
+    title = (f"κ(t): {tr['loss']} mini-batch SGD (seed {seeds}) over the gradient flow\n"
+             + textwrap.fill(f"flow ({flow.status} at t = {flow.t_stop:.4g}): {story['title'].splitlines()[1]}", 90))
     runs_plot = [{"t": s["t"], "kappa": s["kappa"], "M_gap": s["M_gap"], "label": label} for s in series]
-    plot_train(out / "kappa_sgd_vs_flow.png", sf | {"status": flow.status}, runs_plot, limit, title, flow_label,
-               resolvable_kappa(p.m))
+    plot_train(out / fig_name, sf | {"status": flow.status}, runs_plot, limit if story["show_limit"] else None, title,
+               flow_label, resolvable_kappa(p.m))

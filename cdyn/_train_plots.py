@@ -10,8 +10,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ._plots import save  # noqa: E402
 
-def plot_train(path: Path, flow: dict, runs: list[dict], limit: float, title: str, flow_label: str,
+
+def plot_train(path: Path, flow: dict, runs: list[dict], limit: float | None, title: str, flow_label: str,
                resolvable: float) -> None:
     """Top: κ(t) (log) of every run and of the flow, with the CCA limit and, shaded, the κ beyond
     float64 resolution. Bottom: the relative gap ‖M_SGD(t) − M_flow(t)‖_F / ‖M_flow(t)‖_F (log)."""
@@ -27,17 +29,17 @@ def plot_train(path: Path, flow: dict, runs: list[dict], limit: float, title: st
     ax.semilogy(flow["t"], flow["kappa"], color="C0", lw=2.4, alpha=0.8, label=flow_label, zorder=1)
     if flow.get("status") == "diverged":
         ax.axvline(flow["t"][-1], color="C0", ls=":", lw=1, label=f"flow diverges, t = {flow['t'][-1]:.3g}")
-    ax.axhline(limit, color="k", lw=1, ls="-.", label=f"CCA limit (ρ₁/ρ_k)² = {limit:.3g}")
+    if limit is not None:  # only for the loss whose limit it is (pos + neg)
+        ax.axhline(limit, color="k", lw=1, ls="-.", label=f"CCA limit (ρ₁/ρ_k)² = {limit:.4g}")
     top = max(np.nanmax(flow["kappa"]), max(np.nanmax(r["kappa"]) for r in runs))
     if top > resolvable:
         ax.axhspan(resolvable, top * 10, color="0.85", zorder=0, label="κ beyond float64 resolution")
     ax.set_ylabel("κ of M = W_A C W_Bᵀ")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8, loc="best")
     ax.grid(alpha=0.3, which="both")
     bx.set_ylabel("‖M − M_flow‖ / ‖M_flow‖", fontsize=8)
     bx.set_xlabel("time t = k·η (SGD step k, step size η)")
     bx.grid(alpha=0.3, which="both")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)

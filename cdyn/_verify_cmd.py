@@ -64,13 +64,17 @@ def _plugin_notes(claim_id: str, recorded: object) -> list[str]:
     return notes
 
 
-def _table(results: list[claims_pkg.ClaimResult]) -> Table:
-    t = Table(title="cdyn verify")
-    for col in ("id", "expected", "result", "examples", "worst margin", "seconds", "ok"):
-        t.add_column(col, justify="right" if col in ("examples", "worst margin", "seconds") else "left")
+def _table(results: list[claims_pkg.ClaimResult], examples: int | None) -> Table:
+    from ._report import budget, checks_text
+
+    t = Table(title="cdyn verify", caption="budget: examples Hypothesis may draw (the bar's total); checks: distinct "
+                                           "checks made, incl. shrinking (+ local search)")
+    for col in ("id", "expected", "result", "budget", "checks", "worst margin", "seconds", "ok"):
+        t.add_column(col, justify="right" if col in ("budget", "checks", "worst margin", "seconds") else "left")
     for r in results:
         style = "green" if r.ok else "red"
-        t.add_row(r.claim.id, str(r.claim.expected).lower(), f"[{style}]{r.result}[/{style}]", str(r.examples),
+        t.add_row(r.claim.id, str(r.claim.expected).lower(), f"[{style}]{r.result}[/{style}]",
+                  str(budget(r, examples)), checks_text(r),
                   f"{r.worst_margin:.3g}", f"{r.seconds:.1f}", "✓" if r.ok else "✗")
     return t
 
@@ -92,12 +96,16 @@ def _with_budget(command: Callable[..., None]) -> Callable[..., None]:
 @app.command()
 @_with_budget
 def verify(
-    claims: str = typer.Option(None, "--claims", help="Comma-separated claim ids (default: all registered)."),
-    examples: int = typer.Option(None, "--examples", help="Examples per claim (default: each claim's budget)."),
-    seed: int = typer.Option(0, "--seed", help="Hypothesis seed: the same seed gives the same examples."),
-    out: Path = typer.Option(Path("report"), "--out", help="Output directory."),
-    replay: Path = typer.Option(None, "--replay", help="Re-run a saved counterexample JSON and compare its margin."),
-    no_figures: bool = typer.Option(False, "--no-figures", help="Skip the figures (faster)."),
+    claims: str = typer.Option(None, "--claims", help="Comma-separated claim ids [default: all registered]."),
+    examples: int = typer.Option(None, "--examples",
+                                 help="Example budget per claim [default: each claim's own budget, else 20]."),
+    seed: int = typer.Option(0, "--seed", help="Hypothesis seed: the same seed gives the same examples.",
+                             show_default=True),
+    out: Path = typer.Option(Path("report"), "--out", help="Output directory (replaced whole).", show_default=True),
+    replay: Path = typer.Option(None, "--replay", help="Re-run a saved counterexample JSON and compare its margin "
+                                                      "[default: none, run the claims]."),
+    no_figures: bool = typer.Option(False, "--no-figures", help="Skip the figures (faster) [default: draw them]."),
+    fmt: str = typer.Option("png", "--format", help="Figure format: png, pdf or svg.", show_default=True),
     max_memory: str = typer.Option(None, "--max-memory", help="Memory budget of each check, e.g. 16G (default 4G)."),
     max_steps: float = typer.Option(None, "--max-steps",
                                     help="Budget of GD/SGD steps (default 1e7) and of a flow's RHS evaluations (default 1e6)."),
@@ -111,13 +119,18 @@ def verify(
         raise ValueError(f"examples: must be >= 1, got {examples}")
     if seed < 0:
         raise ValueError(f"seed: must be >= 0, got {seed}")
+    if fmt not in ("png", "pdf", "svg"):
+        raise ValueError(f"format: expected png, pdf or svg, got {fmt!r}")
     chosen = claims_pkg.select(claims)
     err = Console(stderr=True)
     t0 = time.perf_counter()
     with Progress(TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=False) as bar:
+        # The bar counts Hypothesis checks against the example budget; the table's "checks" also
+        # counts shrinking and the local search, so it can pass the bar's total.
         tasks = {c.id: bar.add_task(c.id, total=examples or c.examples or claims_pkg.DEFAULT_EXAMPLES)
                  for c in chosen}
+        err.print("progress bars: checks made / example budget of each claim", style="dim")
 
         def progress(claim: claims_pkg.Claim, calls: int, phase: str) -> None:
             task = tasks[claim.id]
@@ -129,12 +142,12 @@ def verify(
             results.append(claims_pkg.run_claim(c, examples=examples, seed=seed, progress=progress))
             r = results[-1]
             bar.update(tasks[c.id], completed=bar.tasks[tasks[c.id]].total, description=f"{c.id}: {r.result}")
-    Console().print(_table(results))
+    Console().print(_table(results, examples))
     from ._report import write_report
 
     command = "cdyn " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "cdyn verify"
     with err.status("writing the report and figures"), threadpool_limits(limits=1):
-        write_report(out, results, seed=seed, examples=examples, figures=not no_figures, command=command)
+        write_report(out, results, seed=seed, examples=examples, figures=not no_figures, command=command, fmt=fmt)
     failed = [r.claim.id for r in results if not r.ok]
     verdict = "all as expected" if not failed else "NOT as expected: " + ", ".join(failed)
     typer.echo(f"wrote {out}/report.md, results.json, counterexamples/ ({time.perf_counter() - t0:.1f}s); {verdict}")

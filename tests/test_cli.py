@@ -76,3 +76,43 @@ def test_bad_config_is_one_line_exit_2(tmp_path, toml, field):
 def test_unknown_option_is_exit_2(tmp_path):
     res = run(["simulate", "--frobnicate"], tmp_path)
     assert res.returncode == 2 and "Traceback" not in res.stderr
+
+
+def test_simulate_flags_override_the_config_and_captions_follow_the_run(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[run]\nt_end = 30.0\n[problem]\nseed = 3\nlam = 2.0\n")
+    out = tmp_path / "o"
+    assert main(["simulate", "--config", str(cfg), "--out", str(out), "--no-gd", "--t-end", "6", "--lam", "1",
+                 "--seed", "1", "--init-scale", "0.01", "--format", "svg"]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert (s["run"]["t_end"], s["problem"]["lam"], s["problem"]["seed"], s["init"]["scale"]) == (6.0, 1.0, 1, 0.01)
+    assert s["flow"]["t_stop"] == 6.0 and s["kappa"]["limit_reached"] is False
+    assert "not reached" in capsys.readouterr().out and "not reached" in s["kappa"]["description"]
+    svg = (out / "kappa_vs_time.svg").read_text()
+    assert svg.lstrip().startswith("<?xml") and svg.rstrip().endswith("</svg>")
+    # Positive pairs only diverge: the caption says so, with no stage-2 or CCA wording.
+    assert main(["simulate", "--out", str(out), "--no-gd", "--terms", "pos", "--t-end", "40", "--format", "pdf"]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["flow"]["status"] == "diverged" and s["kappa"]["limit_reached"] is None
+    text = s["kappa"]["description"]
+    assert text.startswith(f"terms pos: diverged at t = {s['flow']['t_stop']:.4g}") and "falls" not in text
+    assert (out / "kappa_vs_time.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+@pytest.mark.parametrize("args, field", [(["--t-end", "-1"], "--t-end"), (["--lam", "-0.5"], "--lam"),
+                                         (["--seed", "-1"], "--seed"), (["--init-scale", "0"], "--init-scale"),
+                                         (["--terms", "pos,nope"], "nope"), (["--format", "gif"], "format")])
+def test_simulate_bad_flags_are_one_line(tmp_path, capsys, args, field):
+    assert main(["simulate", "--out", str(tmp_path / "o"), *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and field in err[0]
+
+
+@pytest.mark.parametrize("command", ["simulate", "train", "verify"])
+def test_help_shows_every_default(command, capsys):
+    assert main([command, "--help"]) == 0
+    text = capsys.readouterr().out
+    opts = [line for line in text.split("Options:")[1].splitlines() if line.strip().startswith("--")]
+    # Each option's block (its lines up to the next option) names a default, except --help.
+    blocks = text.split("Options:")[1].split("\n  --")[1:]
+    assert opts and all("default" in b for b in blocks if not b.startswith("help"))

@@ -76,3 +76,25 @@ def test_bad_config_names_the_key(tmp_path, capsys, toml, field):
     cfg.write_text(toml)
     assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "o")]) == 2
     assert field in capsys.readouterr().err
+
+
+def test_train_says_whether_the_limit_was_reached(tmp_path, capsys):
+    assert main(["train", "--t-end", "3", "--batch", "32", "--eta", "0.05", "--out", str(tmp_path),
+                 "--format", "svg"]) == 0
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert s["train"]["t_end"] == 3.0 and s["limit"]["applies"] and s["limit"]["reached_by_flow"] is False
+    assert s["limit"]["verdict"].startswith("limit not reached at t=3")
+    assert "limit not reached at t=3" in capsys.readouterr().out
+    assert (tmp_path / "kappa_sgd_vs_flow.svg").read_text().rstrip().endswith("</svg>")
+    assert main(["train", "--loss", "pos-only", *SMALL, "--out", str(tmp_path / "p")]) == 0
+    assert json.loads((tmp_path / "p" / "summary.json").read_text())["limit"]["applies"] is False
+
+
+def test_train_refuses_terms_it_cannot_train(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[run]\nterms = ["pos", "wd", "neg"]\n')
+    assert main(["train", "--config", str(cfg), *SMALL, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "terms" in err[0] and "'wd'" in err[0]
+    # The same terms are trained once the loss is the one they name.
+    assert main(["train", "--config", str(cfg), *SMALL, "--weight-decay", "0.1", "--out", str(tmp_path / "o")]) == 0
