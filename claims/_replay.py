@@ -187,7 +187,7 @@ def _what(e: jsonschema.ValidationError) -> tuple[list[Any], str]:
         return [extra[0]], f"unknown key (known: {', '.join(sorted(e.schema.get('properties', {})))})"
     if v == "type":
         want = " or ".join(limit) if isinstance(limit, list) else limit
-        return [], f"must be of type {want}, got {_json_type(x)} {_short(x)}"
+        return [], f"must be of type {want}, got " + ("null" if x is None else f"{_json_type(x)} {_short(x)}")
     if v in ("minimum", "maximum"):
         return [], f"must be {'>=' if v == 'minimum' else '<='} {limit:g}, got {_short(x)}"
     if v == "minItems":
