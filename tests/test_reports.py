@@ -6,6 +6,7 @@ import dataclasses
 import json
 import re
 import shlex
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -19,6 +20,8 @@ from cdyn._report import write_report
 from cdyn.cli import main
 from claims import c10_c11
 from claims._registry import _forget
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -160,3 +163,21 @@ def test_report_figure_formats(tmp_path, capsys):
     assert main(["verify", "--claims", "C5", "--format", "gif", "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: format")
+
+
+def test_quick_benchmark_never_writes_the_committed_figure(tmp_path, monkeypatch):
+    import importlib.util
+
+    import sys
+
+    monkeypatch.setattr(sys, "path", list(sys.path))  # run.py puts benchmarks/ on the path: undo it after
+    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "benchmarks" / "run.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.setattr(bench, "HERE", tmp_path)  # where a full run writes scaling.png and last_run.*
+    monkeypatch.setattr(bench, "plot", lambda curve, path: path.write_bytes(b"figure"))
+    monkeypatch.setattr(bench.bench_scaling, "run", lambda quick: ([], {"quick": quick}))
+    assert bench.main(["--quick", "--only", "scaling"]) == 0
+    assert (tmp_path / "last_run" / "scaling.png").is_file() and not (tmp_path / "scaling.png").exists()
+    assert bench.main(["--only", "scaling"]) == 0
+    assert (tmp_path / "scaling.png").is_file()
