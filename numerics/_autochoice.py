@@ -8,8 +8,9 @@ r"""Automatic choices of `integrate`: which form of the flow, which solver, how 
   $\kappa_C = \sigma_1(C)/\sigma_k(C)$, $k = \min(m, \operatorname{rank} C)$, is at least
   $10^3$: mode $i$ relaxes at a rate set by $\sigma_i(C)$, so the fastest and slowest
   modes are $\kappa_C$ apart. Stiff instances get `STIFF_METHOD` (LSODA) with the analytic
-  Jacobian (the winner of `benchmarks/run.py`, see `benchmarks/RESULTS.md`), others the
-  explicit-implicit switcher LSODA, and states too large for a dense Jacobian DOP853.
+  Jacobian (the winner of `benchmarks/run.py`, see `benchmarks/RESULTS.md`), and so do
+  moderately conditioned ones ($\kappa_C \ge$ `JAC_CONDITION`); well-conditioned instances and
+  states too large for a dense Jacobian get DOP853 (`benchmarks/auto_method.py`).
 * **Threads.** A second BLAS thread cost more than it gave at every size measured in
   `benchmarks/run.py`: below `SINGLE_THREAD_FLOPS` per right-hand side, one thread.
 """
@@ -33,6 +34,12 @@ STIFF_CONDITION = 1e3
 STIFF_METHOD = "LSODA"
 #: The solver for states too large for a dense Jacobian.
 EXPLICIT_LARGE = "DOP853"
+#: The solver for well-conditioned instances (measured in `benchmarks/auto_method.py`).
+EXPLICIT_SMALL = "DOP853"
+#: From this data condition number on, `method="auto"` takes `STIFF_METHOD` with the
+#: analytic Jacobian: at $\kappa_C$ = 100 and 316 (aligned views) LSODA+jac took 0.43-0.62×
+#: DOP853's time, while on the general families ($\kappa_C$ below ~30) DOP853 was fastest.
+JAC_CONDITION = 30.0
 #: Below this many flops per right-hand side, BLAS runs on one thread. On this 2-core
 #: machine one thread was faster at every size measured, up to the naive full flow at
 #: d=4096 (4.3 Gflop: 190 vs 321 ms), and up to 100× faster when the other core was busy
@@ -79,18 +86,24 @@ def is_stiff(p: Problem) -> bool:
 
 
 def auto_method(p: Problem, n_state: int, max_dense: int) -> tuple[str, bool]:
-    """`(method, use_jacobian)` for `method="auto"`.
+    """`(method, use_jacobian)` for `method="auto"`, from `benchmarks/auto_method.py`.
 
-    Stiff and small enough for a dense Jacobian: `STIFF_METHOD` with it. Otherwise LSODA,
-    except for states too large for a dense Jacobian: there LSODA's stiff mode would
-    estimate an $n\times n$ Jacobian by $n$ evaluations (measured: 12× more evaluations
-    than DOP853 on the reduced $d=4096$, $r=m=32$ run), so the explicit DOP853 is used.
+    * States too large for a dense Jacobian: DOP853 (LSODA's stiff mode would estimate an
+      $n\\times n$ Jacobian by $n$ evaluations: 12× more evaluations than DOP853 on the
+      reduced $d=4096$, $r=m=32$ run).
+    * $\\kappa_C \\ge$ `JAC_CONDITION`: LSODA with the analytic Jacobian. Its explicit Adams
+      steps run while the fast modes move, and it switches to BDF with the exact Jacobian
+      once they settle; DOP853 is stability-limited there (1.6-2.3× LSODA+jac's time at
+      $\\kappa_C$ = 100-316, 9× at 1.6·10³).
+    * Otherwise DOP853: fastest or within 1.2× of the fastest on the decoupled, general
+      isotropic and general thin-noise families (LSODA without the Jacobian, the previous
+      choice, took up to 1.8× the best there).
     """
     if n_state > max_dense:
         return EXPLICIT_LARGE, False
-    if is_stiff(p):
+    if data_condition(p) >= JAC_CONDITION:
         return STIFF_METHOD, True
-    return "LSODA", False
+    return EXPLICIT_SMALL, False
 
 
 def thread_limit(flops: float, threads: int | str | None):

@@ -64,7 +64,8 @@ def random_problem(
     for name, sigma in (("noise_A", noise_A), ("noise_B", noise_B)):
         if sigma > 0 and 2 * np.log10(sigma) > MAX_LOG10_MOMENT:
             raise ValueError(f"{name}: {sigma:.3g} is too large: the moments hold its square, beyond float64")
-    check_memory(problem_memory(d_A, d_B, r, noise_A > 0, noise_B > 0), "the instance")
+    # isotropic noise is kept as σ (Problem), not as a d×d matrix
+    check_memory(problem_memory(d_A, d_B, r, False, False), "the instance")
     rng = np.random.default_rng(as_int("seed", seed, low=0))
     V_A = random_orthonormal(rng, r, r)
     V_B = V_A if shared_right else random_orthonormal(rng, r, r)

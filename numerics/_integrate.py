@@ -13,7 +13,7 @@ $W_A, W_B$ on the time grid; `Trajectory.path` says which one ran:
   depend on $d$; $W$ is reconstructed exactly from it.
 
 `"auto"` takes the cheapest that applies; `method="auto"` takes LSODA with the analytic
-Jacobian on stiff instances and LSODA otherwise (see `_autochoice`).
+Jacobian when the data condition number $\kappa_C \ge 30$ and DOP853 otherwise (see `_autochoice`).
 """
 
 from __future__ import annotations
@@ -176,9 +176,12 @@ def integrate(
     if not (threads is None or threads == "auto" or isinstance(threads, int) and not isinstance(threads, bool)
             and threads >= 1):
         raise ValueError(f"threads: expected 'auto', None or an integer >= 1, got {threads!r}")
-    # The solver's output (n_points × state) and the weights rebuilt from it.
+    # The solver's output (n_points × state) and the weights rebuilt from it; on the reduced
+    # path the weights are rebuilt on access (Frames), so only the reduced states are kept.
     p = problem
-    check_memory(samples_memory(2 * n_points, p.m, p.d_A, p.d_B), "integrate")
+    reducible = path in ("auto", "reduced") and why_not_reducible(p, names) is None
+    if not reducible:
+        check_memory(samples_memory(2 * n_points, p.m, p.d_A, p.d_B), "integrate")
     if not weights_norm(W_A0, W_B0) <= max_norm:
         return _constant(W_A0, W_B0, np.zeros(1), "diverged", method, names, "none",
                          f"the initial state is above max_norm = {max_norm:g}")
@@ -186,6 +189,10 @@ def integrate(
     # 2-core machine was measured 100× slower: one thread.
     with thread_limit(0.0, 1 if threads is not None else None):
         system = build_system(problem, names, W_A0, W_B0, path)
+    if reducible and system.path == "reduced":
+        check_memory({"n_points": 8.0 * 2 * n_points * system.y0.size}, "integrate")
+    elif reducible:
+        check_memory(samples_memory(2 * n_points, p.m, p.d_A, p.d_B), "integrate")
     with np.errstate(over="ignore", invalid="ignore"):
         change = t_end * float(np.linalg.norm(system.make_f()(0.0, system.y0)))
     if change <= np.finfo(float).eps * float(np.linalg.norm(system.y0)):
@@ -213,6 +220,10 @@ def _constant(W_A0: np.ndarray, W_B0: np.ndarray, t: np.ndarray, status: str, me
                       method, names, message=message, path=path, dense=lambda _t: (W_A0.copy(), W_B0.copy()))
 
 
+#: How SciPy's RK45/DOP853/RK23 report a step size that collapsed.
+_RK_STEP_UNDERFLOW = "Required step size is less than spacing between numbers"
+
+
 def _trajectory(sol: Solved, system: OdeSystem, method: str, names: tuple[str, ...]) -> Trajectory:
     W_A, W_B = system.weights(sol.y)
 
@@ -220,5 +231,9 @@ def _trajectory(sol: Solved, system: OdeSystem, method: str, names: tuple[str, .
         a, b = system.weights(sol.dense(t)[:, None])
         return a[0], b[0]
 
-    return Trajectory(sol.t, W_A, W_B, sol.status, sol.t_stop, sol.nfev, method, names, message=sol.message,
+    message = sol.message
+    if sol.status == "failed" and message.startswith(_RK_STEP_UNDERFLOW):  # SciPy's explicit RK methods
+        message = (f"no progress at t={sol.t_stop:.4g}: the step size fell below the spacing of floating-point "
+                   f"numbers there (a very stiff or ill-scaled problem; solve_ivp: {message})")
+    return Trajectory(sol.t, W_A, W_B, sol.status, sol.t_stop, sol.nfev, method, names, message=message,
                       path=system.path, dense=dense if sol.dense is not None else None, t_steps=sol.t_steps)

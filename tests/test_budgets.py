@@ -44,7 +44,8 @@ def test_api_refuses_oversized_runs_naming_the_argument(small):
         (lambda: numerics.sgd(p, *W, 0.02, steps=3, batch=10**9), r"^batch: .*EiB of memory"),
         (lambda: numerics.sgd(p, *W, 0.02, steps=3, n_data=10**12), r"^n_data: .*TiB of memory"),
         (lambda: numerics.integrate(p, *W, 1.0, n_points=10**9), r"^n_points: .*GiB of memory"),
-        (lambda: numerics.random_problem([1.0], [1.0], d_A=10**6, d_B=3, m=1, noise_A=0.1), r"^d_A: .*7.28 TiB"),
+        # (isotropic noise is kept as σ, not as a d×d matrix: the d×r factors are what is charged)
+        (lambda: numerics.random_problem([1.0], [1.0], d_A=10**12, d_B=3, m=1, noise_A=0.1), r"^d_A: .*14.6 TiB"),
         (lambda: numerics.random_init(p.replace(m=10**9)), r"^m: .*GiB of memory"),
         # A thin d×r instance is cheap, but its dense moments (C is d_A×d_B) are not.
         (lambda: numerics.random_problem([1.0], [1.0], d_A=10**5, d_B=10**5, m=1).C, r"^d_A: .*moments"),

@@ -84,8 +84,8 @@ def test_stiff_detection_and_automatic_method():
     tr = numerics.integrate(p, W_A, W_B, 50.0)
     assert tr.method == numerics._autochoice.STIFF_METHOD + "+jac"
     easy = numerics.default_problem()
-    assert numerics._autochoice.data_condition(easy) < 1e3
-    assert numerics.integrate(easy, *numerics.random_init(easy), 5.0).method == "LSODA"
+    assert numerics._autochoice.data_condition(easy) < numerics._autochoice.JAC_CONDITION
+    assert numerics.integrate(easy, *numerics.random_init(easy), 5.0).method == numerics._autochoice.EXPLICIT_SMALL
 
 
 @pytest.mark.parametrize("method", ["BDF", "Radau", "LSODA"])
