@@ -129,6 +129,8 @@ def load_config(path: str | Path | None) -> dict[str, dict[str, Any]]:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"config: malformed TOML in {p.name}: {err}") from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise ConfigError(f"config: {p.name} nests arrays or tables too deeply to parse") from None
     return validate(raw)
 
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from ._claim import CheckResult, Claim, Instance
 from ._replay_schema import (  # noqa: F401 - re-exported for the engine and tests
-    INFER_EXAMPLES, RECORD_SCHEMA, ReplayError, _draw, check_schema, infer_schema, instance_schema,
+    INFER_EXAMPLES, RECORD_SCHEMA, ReplayError, _draw, _path, check_schema, infer_schema, instance_schema,
     validate_instance,
 )
 
@@ -171,7 +171,7 @@ def guarded_check(claim: Claim, instance: Instance) -> CheckResult:
         raise ReplayError("instance", f"the check needs more memory than the budget of {fmt_bytes(memory)} "
                                       "(raise --max-memory only if the machine has it)") from None
     except KeyError as err:
-        raise ReplayError(f"instance.{err.args[0] if err.args else '?'}", "missing key the check needs") from None
+        raise ReplayError(_path("instance", [str(err.args[0]) if err.args else "?"]), "missing key the check needs") from None
     except (IndexError, TypeError) as err:
         raise ReplayError("instance", f"has the wrong shape or type for {claim.id}: "
                                       f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}") from None

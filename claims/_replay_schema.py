@@ -54,9 +54,16 @@ class ReplayError(ValueError):
 
 
 def _path(prefix: str, parts: Any) -> str:
+    """`instance.init.seed`, `instance.a[1]`; a key that is not a plain name is quoted and escaped
+    (`instance["\\u001e"]`), so a hostile key cannot break the error line."""
     out = prefix
     for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+        if isinstance(p, int):
+            out += f"[{p}]"
+        elif str(p).isascii() and str(p).replace("_", "a").replace("-", "a").isalnum():
+            out += f".{p}" if out else str(p)
+        else:
+            out += f"[{json.dumps(str(p))}]"
     return out or "record"
 
 
@@ -177,11 +184,11 @@ def _check_space(claim: Claim, instance: Instance) -> None:
     built = json.loads(json.dumps(space.instance(params)))
     for k in sorted(set(built) | set(instance)):
         if k not in built:
-            raise ReplayError(f"instance.{k}", f"unknown key (the claim's space builds {sorted(built)})")
+            raise ReplayError(_path("instance", [k]), f"unknown key (the claim's space builds {sorted(built)})")
         if k not in instance:
             raise ReplayError("instance", f"missing key {k!r}")
         if built[k] != instance[k]:
-            raise ReplayError(f"instance.{k}", f"is not what the claim's space builds at instance.params "
+            raise ReplayError(_path("instance", [k]), f"is not what the claim's space builds at instance.params "
                                                f"(expected {json.dumps(built[k])[:120]})")
 
 

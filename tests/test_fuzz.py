@@ -189,9 +189,19 @@ def configs(draw: Any) -> str:
     return toml(cfg)
 
 
+def no_failures(kind: str) -> None:
+    """The long run's verdict: it collected instead of stopping, so fail here if anything failed."""
+    assert not FAILURES.get(kind), f"{len(FAILURES[kind])} {kind} inputs failed, first: {FAILURES[kind][0]}"
+
+
+def test_fuzz_configs(tmp_path_factory):
+    config_case(tmp_path_factory)
+    no_failures("config")
+
+
 @FUZZ
 @given(text=configs(), command=st.sampled_from(["simulate", "simulate-nogd", "train"]))
-def test_fuzz_configs(tmp_path_factory, text, command):
+def config_case(tmp_path_factory, text, command):
     d = tmp_path_factory.mktemp("cfg")
     (d / "c.toml").write_text(text, encoding="utf-8", errors="surrogatepass")
     argv = [command.split("-")[0], "--config", str(d / "c.toml"), "--out", str(d / "out"), *BUDGET]
@@ -272,9 +282,14 @@ def replay_texts(draw: Any) -> str:
     return to_json(rec)
 
 
+def test_fuzz_replay_files(tmp_path_factory):
+    replay_case(tmp_path_factory)
+    no_failures("replay")
+
+
 @FUZZ
 @given(text=replay_texts())
-def test_fuzz_replay_files(tmp_path_factory, text):
+def replay_case(tmp_path_factory, text):
     f = tmp_path_factory.mktemp("replay") / "cx.json"
     f.write_text(text, encoding="utf-8", errors="surrogatepass")
     code, _, err, crash, secs = run_cli(["verify", *BUDGET, "--replay", str(f)])
@@ -331,10 +346,16 @@ def api_cases(draw: Any) -> tuple[str, str, Any]:
     return fn, field, draw(ARRAYS)
 
 
+def test_fuzz_api_arguments():
+    api_case()
+    no_failures("api")
+
+
 @FUZZ
 @given(case=api_cases())
-def test_fuzz_api_arguments(case):
+def api_case(case):
     fn, field, value = case
+    what = f"{fn}({field}={value!r})"  # before a Deep value becomes a list too deep to repr
     if isinstance(value, Deep):  # a real nested list for the API
         value = nested_list(value)
     t0 = time.perf_counter()
@@ -349,4 +370,24 @@ def test_fuzz_api_arguments(case):
             failure = f"{type(e).__name__} does not name {field!r} in one line: {msg[:300]!r}"
     except Exception as e:  # noqa: BLE001 - the finding
         failure = f"{type(e).__name__}: {str(e)[:200]}"
-    verdict("api", f"{fn}({field}={value!r})", failure, time.perf_counter() - t0, ran)
+    verdict("api", what, failure, time.perf_counter() - t0, ran)
+
+
+# --- what the long run found, pinned --------------------------------------------------------
+
+def test_deeply_nested_config_is_one_line(tmp_path):
+    # tomllib recurses per nested array: 3000 levels were a RecursionError traceback.
+    (tmp_path / "c.toml").write_text("[init]\nscale = " + "[" * 3000 + "0" + "]" * 3000 + "\n")
+    code, _, err, crash, _ = run_cli(["simulate", "--config", str(tmp_path / "c.toml"), "--out", str(tmp_path / "o")])
+    assert crash is None and code == 2 and err == "error: config: c.toml nests arrays or tables too deeply to parse\n"
+
+
+def test_hostile_replay_keys_are_escaped(tmp_path):
+    # A key with control characters (\x1e, \x0c split lines) is quoted and escaped in the message.
+    f = tmp_path / "cx.json"
+    inst = json.loads(json.dumps(BASES[0]["instance"]))
+    inst["\x1e\x0c"] = 1
+    f.write_text(json.dumps({"claim": BASES[0]["claim"], "instance": inst}))
+    code, _, err, crash, _ = run_cli(["verify", "--replay", str(f)])
+    assert crash is None and code == 2
+    assert err.startswith('error: replay: instance["\\u001e\\f"]: unknown key') and err.count("\n") == 1
