@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import numerics
+import theory
 from numerics._reduced import ReducedSystem
 from tests.helpers import problems, weights
 from tests.test_structured import _iso_problem
@@ -87,3 +88,29 @@ def test_G_form_is_not_a_gd_step():
     defect = Y1 @ Y1.T - (G + eta * dG)
     np.testing.assert_allclose(defect, eta**2 * dY @ dY.T, atol=1e-14 * (1 + np.abs(G).max()))
     assert np.abs(defect).max() > 1e-6  # the η² term is really there on this instance
+
+
+def test_theory_reduced_gd_step_is_one_full_gd_step():
+    """`theory._reduced.reduced_gd_step`, compiled and mapped back, equals W + η·Ẇ(W) of the full form."""
+    from numerics._compile import _ident, compile_exprs
+    from theory import _reduced as R
+
+    p = _iso_problem(7, 11, 9, 3, 2, 0.4, 0.2)
+    W = weights(p, 0.6, 2)
+    rs = ReducedSystem.build(p, ("pos", "neg"), *W)
+    step = R.reduced_gd_step(("pos", "neg"))
+    dims = {theory.symbols.m: p.m, theory.symbols.r: p.r, R.r_A: rs.shapes["X_A"][1], R.q_A: rs.shapes["Y_A"][1],
+            R.r_B: rs.shapes["X_B"][1], R.q_B: rs.shapes["Y_B"][1]}
+    code = compile_exprs({k.name: v for k, v in step.items()}, dims, "gd_step",
+                         varying=tuple(s.name for s in R.STATE), symmetric=R.SYMMETRIC)
+    eta = 0.37
+    values = {**rs.values, _ident(R.eta.name): eta}
+    fn = code.bind(**{k: values[k] for k in code.constants})
+    sl = rs._slices()
+    outs = fn(*[rs.y0[a:b].reshape(sh) for a, b, sh in sl])
+    y1 = np.concatenate([o.ravel() for o in outs])
+    WA1, WB1 = rs.weights(y1[:, None])
+    dA, dB = numerics.flow_function(p, ("pos", "neg"), path="full")(*W)
+    scale = 1 + max(np.abs(W[0]).max(), np.abs(W[1]).max())
+    np.testing.assert_allclose(WA1[0], W[0] + eta * dA, atol=1e-13 * scale)
+    np.testing.assert_allclose(WB1[0], W[1] + eta * dB, atol=1e-13 * scale)
