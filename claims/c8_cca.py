@@ -130,7 +130,7 @@ register(
         hypotheses=HYPOTHESES[:2] + ("balanced random initialisation (Q = 0 exactly, so non-normality is not an "
                                      "artefact of Q ≠ 0), entry scale 10^(−s), s ∈ [1, 4]; λ ∈ [0.5, 2]; full loss",),
         strategy=lambda: _instances(True), check=check_c8_false, expected=False, examples=8,
-        shrink_budget=60,
+        shrink_budget=20,
         margin_meaning="1 − |κ_sv − (ρ₁/ρ_k)²| / (Newton-estimated error of κ_sv + floating-point floor)",
     ),
 )
