@@ -115,6 +115,8 @@ def validate(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 if not all(isinstance(v, inner) and not isinstance(v, bool) for v in value):
                     what = "strings" if inner is str else "numbers"
                     raise ConfigError(f"config: [{sec}].{key} must be a list of {what}")
+                if key == "terms" and not value:
+                    raise ConfigError(f"config: [{sec}].terms must name at least one loss term")
             cfg[sec][key] = float(value) if types == _NUMBER else value
     return cfg
 

@@ -155,13 +155,24 @@ def _train(cfg: dict, tr: dict, out: Path, fmt: str) -> None:
     console = Console(stderr=True)
     runs = []
     t0 = time.perf_counter()
-    with blas_threads(max(p.d_A, p.d_B)), Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            console=console, transient=True) as bar:
-        for r in range(tr["repeats"]):
-            task = bar.add_task(f"{tr['loss']} SGD, seed {tr['seed'] + r}", total=None)
-            cb = lambda k, n, task=task: bar.update(task, completed=k, total=n)  # noqa: E731
-            runs.append(numerics.sgd(p, W_A0, W_B0, tr["eta"], seed=tr["seed"] + r, progress=cb, **kw))
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=console, transient=True)
+
+    def cb(k: int, n: int, task: int) -> None:
+        # The bar starts at the first step, so an argument refused by sgd prints only its error line.
+        if not bar.live.is_started:
+            bar.start()
+        bar.update(task, completed=k, total=n)
+
+    with blas_threads(max(p.d_A, p.d_B)):
+        try:
+            for r in range(tr["repeats"]):
+                task = bar.add_task(f"{tr['loss']} SGD, seed {tr['seed'] + r}", total=None)
+                runs.append(numerics.sgd(p, W_A0, W_B0, tr["eta"], seed=tr["seed"] + r,
+                                         progress=lambda k, n, task=task: cb(k, n, task), **kw))
+        finally:
+            if bar.live.is_started:
+                bar.stop()
         t_sgd = time.perf_counter() - t0
         mu = tr["weight_decay"]
         fp = p.replace(mu=mu) if mu > 0 else p  # the flow of the same loss terms, same μ

@@ -49,8 +49,8 @@ def gradient_descent(
     eta = as_real("eta", eta, low=0.0, strict=True)
     t_end = as_real("t_end", t_end, low=0.0, strict=True)
     max_norm = as_real("max_norm", max_norm, low=0.0, strict=True)
-    if path not in GD_PATHS:
-        raise ValueError(f"path: unknown form {path!r}; choose from {', '.join(GD_PATHS)}")
+    if not isinstance(path, str) or path not in GD_PATHS:
+        raise ValueError(f"path: unknown form {path if isinstance(path, str) and len(path) <= 60 else type(path).__name__!r}; choose from {', '.join(GD_PATHS)}")
     steps = gd_steps(t_end, eta)
     n_points = as_int("n_points", n_points, low=2)
     stride = max(1, steps // (n_points - 1))

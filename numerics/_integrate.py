@@ -109,10 +109,19 @@ def _reduced_system(p: Problem, names: tuple[str, ...], W_A0: np.ndarray, W_B0: 
     return OdeSystem("reduced", rs.vector_field, rs.y0, rs.weights, rs.jacobian, cost, n_A)
 
 
+def _short(value: object) -> str:
+    """A value for a one-line error: its repr if short, else its type (an array or a deep list)."""
+    try:
+        text = repr(value) if isinstance(value, (str, int, float, type(None))) else ""
+    except RecursionError:
+        text = ""
+    return text if text and len(text) <= 60 and "\n" not in text else f"of type {type(value).__name__}"
+
+
 def build_system(p: Problem, names: tuple[str, ...], W_A0: np.ndarray, W_B0: np.ndarray, path: str) -> OdeSystem:
     """The form of the flow `path` asks for (`"auto"`: the cheapest one that applies)."""
-    if path not in PATHS:
-        raise ValueError(f"path: unknown form {path!r}; choose from {', '.join(PATHS)}")
+    if not isinstance(path, str) or path not in PATHS:
+        raise ValueError(f"path: unknown form {_short(path)}; choose from {', '.join(PATHS)}")
     if path == "reduced":
         reason = why_not_reducible(p, names)
         if reason is not None:
@@ -162,8 +171,10 @@ def integrate(
     names = normalize_terms(terms)
     W_A0, W_B0 = check_init(problem, W_A0, W_B0)
     t_end = as_real("t_end", t_end, low=0.0, strict=True)
-    if method != "auto" and method not in METHODS:
-        raise ValueError(f"method: unknown solver {method!r}; choose from auto, {', '.join(METHODS)}")
+    if not isinstance(path, str) or path not in PATHS:
+        raise ValueError(f"path: unknown form {_short(path)}; choose from {', '.join(PATHS)}")
+    if not isinstance(method, str) or method != "auto" and method not in METHODS:
+        raise ValueError(f"method: unknown solver {_short(method)}; choose from auto, {', '.join(METHODS)}")
     if jac is not None and not isinstance(jac, bool):
         raise TypeError(f"jac: expected True, False or None, got {type(jac).__name__}")
     n_points = as_int("n_points", n_points, low=2)
@@ -173,9 +184,9 @@ def integrate(
                                                                                         strict=True)
     rtol = as_real("rtol", rtol, low=0.0, strict=True)
     atol = as_real("atol", atol, low=0.0)
-    if not (threads is None or threads == "auto" or isinstance(threads, int) and not isinstance(threads, bool)
-            and threads >= 1):
-        raise ValueError(f"threads: expected 'auto', None or an integer >= 1, got {threads!r}")
+    if not (threads is None or isinstance(threads, str) and threads == "auto"
+            or isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1):
+        raise ValueError(f"threads: expected 'auto', None or an integer >= 1, got {_short(threads)}")
     # The solver's output (n_points × state) and the weights rebuilt from it; on the reduced
     # path the weights are rebuilt on access (Frames), so only the reduced states are kept.
     p = problem
