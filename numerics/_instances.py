@@ -60,7 +60,7 @@ def random_problem(
     noise_A = as_real("noise_A", noise_A, low=0.0)
     noise_B = as_real("noise_B", noise_B, low=0.0)
     if not isinstance(shared_right, bool):
-        raise TypeError(f"shared_right: expected True or False, got {shared_right!r}")
+        raise TypeError(f"shared_right: expected True or False, got {type(shared_right).__name__}")
     for name, sigma in (("noise_A", noise_A), ("noise_B", noise_B)):
         if sigma > 0 and 2 * np.log10(sigma) > MAX_LOG10_MOMENT:
             raise ValueError(f"{name}: {sigma:.3g} is too large: the moments hold its square, beyond float64")

@@ -84,7 +84,11 @@ class Problem:
 
     def __post_init__(self) -> None:
         A = as_matrix("A", self.A)
-        B = as_matrix("B", self.B, cols=A.shape[1])
+        B = as_matrix("B", self.B)
+        if B.shape[1] != A.shape[1]:
+            # Either may be the wrong one: both read r, the dimension of the shared signal z.
+            raise ValueError(f"A, B: A has {A.shape[1]} columns and B has {B.shape[1]}; both must have r "
+                             "columns, one per coordinate of the shared signal z")
         r = A.shape[1]
         # Isotropic noise (a scalar σ, or σI given densely) is kept as σ and an O(d) view of σI.
         levels = {}
