@@ -68,6 +68,11 @@ def _check_moment_scale(mats: dict[str, np.ndarray]) -> None:
                              f"{name} could reach 1e{bound:.0f}, beyond float64; rescale the data")
 
 
+#: Input names the problem supplies itself; a user weight may not take one of them.
+_RESERVED = frozenset({"lam", "mu", "sigma_A", "sigma_B", "A", "B", "A_xi", "B_xi", "Sigma_z", "Sigma_A", "Sigma_B",
+                       "C", "W_A", "W_B"})
+
+
 @dataclass(frozen=True, eq=False)
 class Problem:
     """Data matrices (A: d_A×r, B: d_B×r, A_xi: d_A×k_A, B_xi: d_B×k_B, Sigma_z: r×r), m, λ, μ."""
@@ -87,8 +92,8 @@ class Problem:
         B = as_matrix("B", self.B)
         if B.shape[1] != A.shape[1]:
             # Either may be the wrong one: both read r, the dimension of the shared signal z.
-            raise ValueError(f"A, B: A has {A.shape[1]} columns and B has {B.shape[1]}; both must have r "
-                             "columns, one per coordinate of the shared signal z")
+            raise ValueError(f"B: has {B.shape[1]} columns but A has {A.shape[1]}; A and B must both have r "
+                             "columns, one per coordinate of the shared signal z (either may be the wrong one)")
         r = A.shape[1]
         # Isotropic noise (a scalar σ, or σI given densely) is kept as σ and an O(d) view of σI.
         levels = {}
@@ -107,6 +112,12 @@ class Problem:
         if not isinstance(self.params, dict):
             raise TypeError("params: expected a dict of scalar weights")
         params = {str(k): as_real(f"params.{k}", v) for k, v in self.params.items()}
+        for k in params:
+            if k in _RESERVED:
+                # A params entry would shadow the compiled value while p.lam, kappa_limit, ... kept theirs.
+                raise ValueError(f"params.{k}: {k!r} is set by the problem itself "
+                                 f"({'pass lam=/mu= to Problem' if k in ('lam', 'mu') else 'a data name'}), "
+                                 "not by params")
         if A.shape[0] == 0 or A.shape[1] == 0:
             raise ValueError(f"A: needs at least one row and one column (a signal dimension r >= 1), got {A.shape}")
         if B.shape[0] == 0:

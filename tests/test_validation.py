@@ -193,3 +193,10 @@ def test_config_paths_that_are_not_toml_files(tmp_path, capsys, content, what):
     assert main(["simulate", "--config", path, "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: config: ") and what in err[0] and path in err[0], err
+
+
+@pytest.mark.parametrize("name", ["lam", "mu", "Sigma_A", "sigma_A"])
+def test_params_cannot_shadow_what_the_problem_sets(name):
+    # Problem(params={"lam": 5}) used to change the compiled λ but not p.lam or kappa_limit.
+    with pytest.raises(ValueError, match=rf"^params\.{name}: "):
+        numerics.default_problem().replace(params={name: 5.0})
