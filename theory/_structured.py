@@ -28,7 +28,8 @@ from functools import lru_cache
 import sympy as sp
 
 from . import _symbols as S
-from ._chains import build, chains, factor_right
+from ._calculus import normalize
+from ._chains import chains, factor_right
 from ._expectation import view_moments
 from ._flow import _gradient_flow, gradient_flow
 from ._derivations import derivation_section
@@ -85,13 +86,7 @@ def _expand_matrix(expr: sp.Expr) -> sp.Expr:
 
 def _expand_scalar(expr: sp.Expr) -> sp.Expr:
     """Expand the argument of every trace into chains, so each trace is of a thin chain."""
-
-    def fix(tr: sp.Trace) -> sp.Expr:
-        chs = chains(tr.arg, S.SYMMETRIC)
-        return sp.Add(*[c * (sp.Trace(build({ch: 1}, tr.arg.shape)) if ch else tr.arg.shape[0])
-                        for ch, c in chs.items()])
-
-    return sp.expand(expr).replace(lambda e: isinstance(e, sp.Trace), fix)
+    return normalize(sp.expand(expr))
 
 
 @dataclass(frozen=True)
