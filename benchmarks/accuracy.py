@@ -16,7 +16,7 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numerics  # noqa: E402
+from cdyn import numerics  # noqa: E402
 from tests.helpers import central_difference, rel_err  # noqa: E402
 from tests.test_gd_convergence import gd_error  # noqa: E402
 

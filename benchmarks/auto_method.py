@@ -23,7 +23,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import numerics  # noqa: E402
+from cdyn import numerics  # noqa: E402
 from benchmarks.cases import stiff_problem  # noqa: E402
 
 METHODS = ("auto", "LSODA", "LSODA+jac", "DOP853", "RK45", "BDF")

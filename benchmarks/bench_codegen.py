@@ -6,8 +6,8 @@ import numpy as np
 import sympy as sp
 from threadpoolctl import threadpool_limits
 
-import numerics
-import theory
+from cdyn import numerics
+from cdyn import theory
 from cases import scaling_problem
 from oracles import hand_full_field, hand_structured_field
 from timing import Row, interleaved_medians

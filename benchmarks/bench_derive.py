@@ -15,7 +15,7 @@ _SCRIPT = r"""
 import json, time
 t = time.perf_counter()
 import numpy as np, theory, numerics
-from numerics._integrate import build_system
+from cdyn.numerics._integrate import build_system
 out = {"import (expectation step, term registry)": time.perf_counter() - t}
 p = numerics.random_problem(np.geomspace(1, .3, 4), np.geomspace(1, .4, 4), d_A=12, d_B=10, m=3,
                             noise_A=.1, noise_B=.1)
@@ -43,7 +43,7 @@ def run(quick: bool) -> list[Row]:
         runs.append(json.loads(res.stdout.strip().splitlines()[-1]))
     rows = []
     imp = float(np.median([r["import (expectation step, term registry)"] for r in runs]))
-    rows.append(Row("derive", "import theory + numerics (cold process)", imp, None, "—", f"median of {len(runs)}"))
+    rows.append(Row("derive", "from cdyn import theory + numerics (cold process)", imp, None, "—", f"median of {len(runs)}"))
     for name in [k for k in runs[0] if k.startswith(("full", "structured", "reduced", "Jacobian"))]:
         cold = float(np.median([r[name][0] for r in runs]))
         warm = float(np.median([r[name][1] for r in runs]))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from threadpoolctl import threadpool_limits
 
-import numerics
+from cdyn import numerics
 from cases import scaling_problem, small_init
-from numerics._integrate import build_system
+from cdyn.numerics._integrate import build_system
 from timing import Row, interleaved_medians, timed
 
 NAMES = ("pos", "neg")

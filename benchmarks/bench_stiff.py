@@ -6,10 +6,10 @@ import contextlib
 
 import numpy as np
 
-import numerics
-import numerics._integrate as integ
+from cdyn import numerics
+import cdyn.numerics._integrate as integ
 from cases import stiff_problem
-from numerics._autochoice import data_condition
+from cdyn.numerics._autochoice import data_condition
 from timing import Row, timed
 
 METHODS = (("RK45", False), ("DOP853", False), ("LSODA", False), ("LSODA", True), ("BDF", False),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-import numerics
+from cdyn import numerics
 from cases import scaling_problem
 from timing import Row, interleaved_medians
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-import numerics
+from cdyn import numerics
 
 
 def scaling_problem(d: int, r: int, m: int, seed: int = 1) -> numerics.Problem:

@@ -28,7 +28,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import numerics  # noqa: E402
+from cdyn import numerics  # noqa: E402
 
 SIGMA = 0.1
 

@@ -24,7 +24,7 @@ CHILD = r"""
 import json, resource, sys, time
 import numpy as np
 from threadpoolctl import threadpool_limits
-import numerics
+from cdyn import numerics
 d, rm, formed = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "formed"
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 

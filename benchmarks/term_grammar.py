@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
 
-import theory  # noqa: E402
+from cdyn import theory  # noqa: E402
 from tests import test_term_grammar as oracles  # noqa: E402
 from tests.grammar import losses  # noqa: E402
 

@@ -22,7 +22,7 @@ import numpy as np
 from scipy.stats import beta
 from threadpoolctl import threadpool_limits
 
-import claims
+from cdyn import claims
 
 THIN = ("C5-thin-false", "C9-thin-false")
 

@@ -10,7 +10,7 @@ from typing import Any, Iterator
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-import numerics
+from cdyn import numerics
 
 # Multi-threaded BLAS was several times slower than one thread on small matrices here.
 SMALL_DIM = 256

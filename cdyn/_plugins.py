@@ -23,7 +23,7 @@ def load_cli_plugins(paths: list[Path]) -> None:
     # `claims` imports NumPy, SciPy and Hypothesis: only pay for it when there is a plugin to load.
     if not paths and not importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         return
-    import claims
+    from cdyn import claims
 
     claims.load_entry_points()
     for path in paths:

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-import numerics
-from claims import DEFAULT_EXAMPLES, ClaimResult, claim_origin
+from cdyn import numerics
+from cdyn.claims import DEFAULT_EXAMPLES, ClaimResult, claim_origin
 
 from . import _report_figures as figs
 from ._common import jsonable, write_json

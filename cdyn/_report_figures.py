@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import FixedFormatter, FixedLocator, NullFormatter  # noqa: E402
 
-import numerics  # noqa: E402
+from cdyn import numerics  # noqa: E402
 
 INIT_SCALE, INIT_SEED, T_END = 1e-3, 0, 60.0
 

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 from scipy.optimize import brentq
 
-import numerics
-from claims import ClaimResult
+from cdyn import numerics
+from cdyn.claims import ClaimResult
 
 #: The weight-decay sweep: fractions of g_max, the start w₀, the horizon, the divergence bound.
 MU_FRACTIONS, W0, HORIZON, MAX_NORM, KAPPA_RESOLVED = (0.0, 0.05, 0.2, 0.5, 0.9, 1.1, 1.5), 0.01, 40.0, 1e6, 1e8

@@ -9,10 +9,10 @@ import numpy as np
 import typer
 from rich.console import Console
 
-import numerics
-from numerics._flowfn import normalize_terms
-from numerics._trajectory import weights_norm
-from numerics._validate import as_int, as_real
+from cdyn import numerics
+from cdyn.numerics._flowfn import normalize_terms
+from cdyn.numerics._trajectory import weights_norm
+from cdyn.numerics._validate import as_int, as_real
 
 from ._common import blas_threads, problem_from_config, write_json
 from ._config import defaults, load_config

@@ -16,9 +16,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-import numerics
-from numerics._validate import as_real
-from numerics._tracking import resolvable_kappa, rms
+from cdyn import numerics
+from cdyn.numerics._validate import as_real
+from cdyn.numerics._tracking import resolvable_kappa, rms
 
 from ._common import blas_threads, problem_from_config, write_json
 from ._config import defaults, load_config

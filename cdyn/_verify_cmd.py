@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from threadpoolctl import threadpool_limits
 
-import claims as claims_pkg
+from cdyn import claims as claims_pkg
 
 from ._plugins import _shell_word, rerun_hint
 from .cli import app
@@ -83,7 +83,7 @@ def _with_budget(command: Callable[..., None]) -> Callable[..., None]:
     """Run the command inside `numerics.budget(--max-memory, --max-steps)` (its body stays unchanged)."""
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> None:
-        import numerics
+        from cdyn import numerics
 
         mem, steps = kwargs.get("max_memory"), kwargs.get("max_steps")
         if steps is not None and not (math.isfinite(steps) and steps > 0):

@@ -1,7 +1,7 @@
 """Machine checks of THEORY §7: claim objects, their registry, and the engine that runs them.
 
 ```python
-import claims
+from cdyn import claims
 for r in claims.run_claims(claims.select("C5,C8"), examples=10, seed=0):
     print(r.claim.id, r.result, r.worst_margin)
 ```

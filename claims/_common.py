@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-import numerics
-from numerics import DecoupledInstance, Trajectory
+from cdyn import numerics
+from cdyn.numerics import DecoupledInstance, Trajectory
 
 RTOL, ATOL = 1e-10, 1e-14
 #: Which form of the flow `integrate` runs: "auto", as a user gets it (the fast paths are checked too).

@@ -16,8 +16,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-import numerics
-from numerics import EquilibriumDistance, Problem
+from cdyn import numerics
+from cdyn.numerics import EquilibriumDistance, Problem
 
 from ._common import PATH
 

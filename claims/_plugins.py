@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-import theory
+from cdyn import theory
 
 from . import _registry
 

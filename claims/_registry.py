@@ -65,11 +65,11 @@ def load_all() -> None:
     global _LOADED
     if _LOADED:
         return
-    import claims as pkg
+    from cdyn import claims as pkg
 
     for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
         if not info.name.startswith("_"):
-            importlib.import_module(f"claims.{info.name}")
+            importlib.import_module(f"cdyn.claims.{info.name}")
     _LOADED = True
 
 

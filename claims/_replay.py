@@ -160,8 +160,8 @@ def _address_cap(extra: float) -> Iterator[None]:
 
 def guarded_check(claim: Claim, instance: Instance) -> CheckResult:
     """Run `claim.check(instance)` under the numerics budget; any failure is one `ReplayError` line."""
-    from numerics import fmt_bytes
-    from numerics._budget import limits
+    from cdyn.numerics import fmt_bytes
+    from cdyn.numerics._budget import limits
 
     memory, _ = limits()
     try:

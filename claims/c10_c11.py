@@ -31,11 +31,11 @@ import numpy as np
 from hypothesis import strategies as st
 from scipy.stats import norm
 
-import numerics
-from numerics._batchfn import batch_function
-from numerics._sampling import sample_pairs
-from numerics._sgd import sgd
-from numerics._tracking import resolvable_kappa, rms, tracking_gaps
+from cdyn import numerics
+from cdyn.numerics._batchfn import batch_function
+from cdyn.numerics._sampling import sample_pairs
+from cdyn.numerics._sgd import sgd
+from cdyn.numerics._tracking import resolvable_kappa, rms, tracking_gaps
 
 from ._claim import CheckResult, Claim
 from ._registry import register

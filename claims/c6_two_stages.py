@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-import numerics
+from cdyn import numerics
 
 from ._claim import CheckResult, Claim
 from ._common import build_decoupled, integrate_tight, kappa_series, log_w_error_bound, rise_and_fall, slack

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-import numerics
+from cdyn import numerics
 
 from ._claim import CheckResult, Claim
 from ._common import build_decoupled, integrate_tight, log_w_error_bound, mode_series, slack

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-import numerics
+from cdyn import numerics
 
 from ._claim import CheckResult, Claim
 from ._common import slack

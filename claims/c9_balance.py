@@ -24,8 +24,8 @@ import numpy as np
 import sympy as sp
 from hypothesis import strategies as st
 
-import numerics
-import theory
+from cdyn import numerics
+from cdyn import theory
 
 from ._claim import CheckResult, Claim
 from ._common import build_decoupled, integrate_tight, kappa_series, log_w_error_bound, slack

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-import numerics
+from cdyn import numerics
 
 from ._claim import CheckResult, Claim
 from ._common import build_decoupled

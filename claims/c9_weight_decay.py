@@ -22,7 +22,7 @@ import numpy as np
 from hypothesis import strategies as st
 from scipy.optimize import brentq
 
-import numerics
+from cdyn import numerics
 
 from ._claim import CheckResult, Claim
 from ._common import build_decoupled, integrate_tight, kappa_series, log_w_error_bound, slack

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-import numerics
-from numerics import Problem, Stages, Trajectory
+from cdyn import numerics
+from cdyn.numerics import Problem, Stages, Trajectory
 
 from . import _common
 from ._common import ATOL, RTOL, mode_series, monotone_violation, rise_and_fall, slack

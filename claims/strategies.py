@@ -8,7 +8,7 @@ every range, seed 0.
 
 ```python
 from hypothesis import strategies as st
-from claims.strategies import problem_specs, inits, build_problem, build_init
+from cdyn.claims.strategies import problem_specs, inits, build_problem, build_init
 
 @st.composite
 def my_instances(draw):
@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-import numerics
+from cdyn import numerics
 
 from . import _strategies as _s
 from ._common import build_decoupled as _build_decoupled
@@ -151,7 +151,7 @@ def build_init(p: numerics.Problem, init: dict[str, Any]) -> tuple[np.ndarray, n
 try:
     from ._space import Param, Space
 except ModuleNotFoundError as _err:  # pragma: no cover - only before claims/_space.py exists
-    if _err.name != "claims._space":
+    if _err.name != "cdyn.claims._space":
         raise
 else:
     __all__ += ["Param", "Space"]

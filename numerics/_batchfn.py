@@ -22,8 +22,8 @@ import numpy as np
 import sympy as sp
 from sympy import HadamardPower, HadamardProduct, MatMul, MatrixSymbol, OneMatrix
 
-from theory import _batch as tb
-from theory import get_term
+from cdyn.theory import _batch as tb
+from cdyn.theory import get_term
 
 from ._compile import compile_exprs
 from ._problem import Problem

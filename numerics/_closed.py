@@ -14,7 +14,7 @@ import numpy as np
 import sympy as sp
 from scipy.optimize import brentq
 
-import theory
+from cdyn import theory
 
 cf = theory.closed_forms
 

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 import sympy as sp
 
-import theory
+from cdyn import theory
 
 from ._instances import random_orthonormal
 from ._problem import Problem

@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-import theory
+from cdyn import theory
 
 from ._compile import CompiledExpr, compile_exprs
 from ._problem import Problem

@@ -23,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-import theory
+from cdyn import theory
 
 from ._autochoice import auto_method, estimated_cost, is_stiff, norm_C, thread_limit
 from ._budget import check_memory, samples_memory

@@ -21,7 +21,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import sympy as sp
 
-import theory
+from cdyn import theory
 
 from ._compile import CompiledExpr, compile_exprs
 

@@ -13,8 +13,8 @@ from functools import cached_property
 
 import numpy as np
 
-import theory
-from theory._structured import factored_moments
+from cdyn import theory
+from cdyn.theory._structured import factored_moments
 
 from ._compile import compile_exprs
 from ._budget import check_memory, moments_memory

@@ -18,8 +18,8 @@ from functools import lru_cache
 
 import numpy as np
 
-import theory
-from theory import _reduced as _RS  # the reduced state's symbols (X_A, Y_A, ...)
+from cdyn import theory
+from cdyn.theory import _reduced as _RS  # the reduced state's symbols (X_A, Y_A, ...)
 
 from ._compile import CompiledExpr, _ident, compile_exprs
 from ._jacobian import MAX_DENSE, DenseJacobian

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sympy as sp
 from hypothesis import strategies as st
 
-import theory
+from cdyn import theory
 
 S = theory.symbols
 nu = sp.Symbol("nu", positive=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-import numerics
+from cdyn import numerics
 
 
 @st.composite

@@ -15,12 +15,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import norm
 
-import numerics
-import theory
-from numerics._batchfn import batch_function, compile_staged
-from numerics._sampling import sample_pairs
+from cdyn import numerics
+from cdyn import theory
+from cdyn.numerics._batchfn import batch_function, compile_staged
+from cdyn.numerics._sampling import sample_pairs
 from tests.helpers import central_difference, problems, rel_err, weights
-from theory import _batch as tb
+from cdyn.theory import _batch as tb
 
 S = theory.symbols
 N_SMALL = 3

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import numpy as np
 import pytest
 
-import numerics
+from cdyn import numerics
 from cdyn.cli import main
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import numerics
+from cdyn import numerics
 
 GRAD_TOL = 1e-6
 

@@ -11,8 +11,8 @@ import json
 import pytest
 from hypothesis import strategies as st
 
-import claims
-from claims import CheckResult, Claim
+from cdyn import claims
+from cdyn.claims import CheckResult, Claim
 
 OURS = ("C5", "C5-false", "C6", "C6-false", "C7", "C7-false", "C8", "C8-false", "C9", "C9-false", "C9-wd")
 #: Small budget for pytest: enough to exercise each expected-true claim's strategy and check.

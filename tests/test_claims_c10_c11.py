@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import claims
-import numerics
-from claims import c10_c11
-from numerics._tracking import resolvable_kappa
+from cdyn import claims
+from cdyn import numerics
+from cdyn.claims import c10_c11
+from cdyn.numerics._tracking import resolvable_kappa
 
 
 @pytest.fixture(scope="module")

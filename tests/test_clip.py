@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from numerics._clip import clip_loss, clip_loss_and_grad
+from cdyn.numerics._clip import clip_loss, clip_loss_and_grad
 
 # No example database: it would write .hypothesis/ into the shared checkout,
 # and a failure still prints its reproducing example.

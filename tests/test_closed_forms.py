@@ -7,10 +7,10 @@ import sympy as sp
 from scipy.integrate import solve_ivp
 from scipy.optimize import brentq
 
-import numerics
-import theory
-from theory import closed_forms as CF
-from theory import decoupled as D
+from cdyn import numerics
+from cdyn import theory
+from cdyn.theory import closed_forms as CF
+from cdyn.theory import decoupled as D
 
 t, g, lam, X0, mu = D.t, D.g, theory.symbols.lam, CF.X0, theory.symbols.mu
 

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import sympy as sp
 
-import numerics
-import theory
-from numerics._compile import _ident
-from numerics._reduced import ReducedSystem
+from cdyn import numerics
+from cdyn import theory
+from cdyn.numerics._compile import _ident
+from cdyn.numerics._reduced import ReducedSystem
 from tests.helpers import weights
 from tests.test_structured import _iso_problem
-from theory import _reduced as R
+from cdyn.theory import _reduced as R
 
 S = theory.symbols
 

@@ -8,8 +8,8 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import numerics
-import theory
+from cdyn import numerics
+from cdyn import theory
 from tests.helpers import problems, weights
 
 S = theory.symbols

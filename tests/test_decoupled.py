@@ -8,10 +8,10 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import numerics
-import theory
-from claims._strategies import decoupled_spec
-from theory import decoupled as D
+from cdyn import numerics
+from cdyn import theory
+from cdyn.claims._strategies import decoupled_spec
+from cdyn.theory import decoupled as D
 
 EPS = np.finfo(float).eps
 

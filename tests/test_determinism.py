@@ -17,9 +17,9 @@ import sys
 
 from hypothesis import strategies as st
 
-import claims
-from claims import CheckResult, Claim
-from claims import _engine
+from cdyn import claims
+from cdyn.claims import CheckResult, Claim
+from cdyn.claims import _engine
 from cdyn.cli import main
 
 CHEAP = "C7-false,C5-thin-false"

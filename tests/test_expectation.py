@@ -8,9 +8,9 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import numerics
-import theory
-from numerics._sampling import sample_pairs
+from cdyn import numerics
+from cdyn import theory
+from cdyn.numerics._sampling import sample_pairs
 from tests.helpers import problems, weights
 
 S = theory.symbols

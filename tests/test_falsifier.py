@@ -12,9 +12,9 @@ import math
 import pytest
 from hypothesis import strategies as st
 
-import claims
-from claims import CheckResult, Claim, Param, Space
-from claims import _registry
+from cdyn import claims
+from cdyn.claims import CheckResult, Claim, Param, Space
+from cdyn.claims import _registry
 
 
 def _toy(cid: str, check, strategy, space=None, expected=False) -> Claim:

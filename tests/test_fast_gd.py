@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import numerics
-import theory
-from numerics._reduced import ReducedSystem
+from cdyn import numerics
+from cdyn import theory
+from cdyn.numerics._reduced import ReducedSystem
 from tests.helpers import problems, weights
 from tests.test_structured import _iso_problem
 
@@ -92,8 +92,8 @@ def test_G_form_is_not_a_gd_step():
 
 def test_theory_reduced_gd_step_is_one_full_gd_step():
     """`theory._reduced.reduced_gd_step`, compiled and mapped back, equals W + η·Ẇ(W) of the full form."""
-    from numerics._compile import _ident, compile_exprs
-    from theory import _reduced as R
+    from cdyn.numerics._compile import _ident, compile_exprs
+    from cdyn.theory import _reduced as R
 
     p = _iso_problem(7, 11, 9, 3, 2, 0.4, 0.2)
     W = weights(p, 0.6, 2)

@@ -31,7 +31,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import numerics
+from cdyn import numerics
 from cdyn.cli import main
 
 LONG = int(os.environ.get("CDYN_FUZZ_EXAMPLES", "0"))
@@ -214,9 +214,9 @@ def config_case(tmp_path_factory, text, command):
 # --- replay files -----------------------------------------------------------------------------
 
 def _base_records() -> list[dict[str, Any]]:
-    from claims._replay import _draw
+    from cdyn.claims._replay import _draw
 
-    import claims
+    from cdyn import claims
     out = []
     for cid in ("C5-false", "C8-false", "C5-thin-false", "C7-false"):
         inst = _draw(claims.get_claim(cid), 1)[0]

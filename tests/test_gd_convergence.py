@@ -13,7 +13,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import numerics
+from cdyn import numerics
 from tests.helpers import problems, weights
 
 T = 2.0

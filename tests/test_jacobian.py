@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import sympy as sp
 
-import numerics
-import theory
-from numerics._compile import _ident
-from numerics._integrate import build_system
-from numerics._jacobian import DenseJacobian
+from cdyn import numerics
+from cdyn import theory
+from cdyn.numerics._compile import _ident
+from cdyn.numerics._integrate import build_system
+from cdyn.numerics._jacobian import DenseJacobian
 from tests.helpers import weights
 from tests.test_structured import _iso_problem
 

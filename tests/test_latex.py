@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 import sympy as sp
 
-import theory
+from cdyn import theory
 from cdyn import _derive_cmd
 from cdyn.cli import main
-from theory._latex_document import display, document
-from theory._latex_layout import fit, width
-from theory.symbols import Sigma_A, Sigma_B, W_A, W_B
+from cdyn.theory._latex_document import display, document
+from cdyn.theory._latex_layout import fit, width
+from cdyn.theory.symbols import Sigma_A, Sigma_B, W_A, W_B
 
 PDFLATEX = shutil.which("pdflatex")
 needs_tex = pytest.mark.skipif(

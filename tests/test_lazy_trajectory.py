@@ -8,9 +8,9 @@ import pickle
 import numpy as np
 import pytest
 
-import numerics
-from numerics._problem import scaled_identity
-from numerics._trajectory import Frames
+from cdyn import numerics
+from cdyn.numerics._problem import scaled_identity
+from cdyn.numerics._trajectory import Frames
 
 
 @pytest.fixture(scope="module")

@@ -33,8 +33,8 @@ def kernel_dir(tmp_path_factory):
 def test_reprs_are_one_line_and_say_what_matters():
     import numpy as np
 
-    import numerics
-    import theory
+    from cdyn import numerics
+    from cdyn import theory
 
     p = numerics.Problem(A=np.diag([2.0, 1.0]), B=np.eye(2), A_xi=0.1 * np.eye(2), B_xi=0.1 * np.eye(2), m=2)
     assert repr(p) == "Problem(d_A=2, d_B=2, r=2, m=2, λ=1, noise=isotropic 0.1)"

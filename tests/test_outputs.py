@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import claims
-import numerics
+from cdyn import claims
+from cdyn import numerics
 from cdyn import _outputs
 from cdyn._outputs import OutputError, check_output_dir, staged_directory, staged_files
 from cdyn.cli import main

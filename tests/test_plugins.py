@@ -18,15 +18,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.linalg
-import theory
+from cdyn import theory
 from hypothesis import given, settings
 
-import claims
-import numerics
+from cdyn import claims
+from cdyn import numerics
 from cdyn import _common, _config
 from cdyn.cli import main
-from claims.helpers import escape_time, integrate_tight, log_norm_error_bound
-from claims.strategies import build_init, build_problem, inits, problem_specs
+from cdyn.claims.helpers import escape_time, integrate_tight, log_norm_error_bound
+from cdyn.claims.strategies import build_init, build_problem, inits, problem_specs
 from tests.test_readme import ROOT, blocks
 
 PLUGIN_CODE = [code for _, code in blocks("python") if "claims.register(" in code]
@@ -123,9 +123,10 @@ def test_replay_never_loads_code_named_in_the_json(tmp_path, capsys):
 
 
 EP_MODULE = """
-import sympy as sp, theory, claims
+import sympy as sp
+from cdyn import theory, claims
 from hypothesis import strategies as st
-from theory.symbols import W_A, Sigma_A
+from cdyn.theory.symbols import W_A, Sigma_A
 theory.register_term("ep_penalty", sp.Trace(W_A * Sigma_A * W_A.T) / 2, weight=sp.Symbol("ep_nu"))
 claims.register(claims.Claim(id="EPTEST1", title="t", statement="s", latex="x", hypotheses=(),
                              strategy=lambda: st.just({}), check=lambda i: claims.CheckResult(1.0)))
@@ -137,7 +138,7 @@ def entry_point_plugin(tmp_path, monkeypatch):
     """A distribution `epdist` 0.1 with one `cdyn.plugins` entry point; removed again afterwards."""
     import importlib.metadata as md
 
-    from claims import _plugins, _registry
+    from cdyn.claims import _plugins, _registry
 
     site = tmp_path / "site"
     (site / "epdist-0.1.dist-info").mkdir(parents=True)
@@ -173,7 +174,7 @@ def test_entry_point_plugin_reaches_every_command(entry_point_plugin, tmp_path, 
 
 
 def test_public_modules_register_nothing():
-    code = "import claims, claims._registry as r; import claims.strategies, claims.helpers; print(len(r._CLAIMS))"
+    code = "import cdyn.claims as claims, cdyn.claims._registry as r; import cdyn.claims.strategies, cdyn.claims.helpers; print(len(r._CLAIMS))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert proc.returncode == 0 and proc.stdout.strip() == "0", proc.stderr
@@ -214,7 +215,7 @@ def test_plugin_load_errors_are_one_line_and_undone(tmp_path, capsys):
     assert main(["--plugin", str(txt), "derive"]) == 2
     assert capsys.readouterr().err == f"error: plugin {txt}: not a .py file\n"
     half = tmp_path / "half.py"
-    half.write_text("import sympy as sp, theory\nfrom theory.symbols import W_A\n"
+    half.write_text("import sympy as sp\nfrom cdyn import theory\nfrom cdyn.theory.symbols import W_A\n"
                     "theory.register_term('half_done', sp.Trace(W_A * W_A.T))\nraise RuntimeError('boom')\n")
     assert main(["--plugin", str(half), "derive", "--out", str(tmp_path / "d")]) == 2
     assert capsys.readouterr().err == f"error: plugin {half}: RuntimeError: boom\n"

@@ -8,12 +8,12 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import numerics
-import theory
-from numerics._reduced import ReducedSystem
+from cdyn import numerics
+from cdyn import theory
+from cdyn.numerics._reduced import ReducedSystem
 from tests.helpers import weights
 from tests.test_structured import _iso_problem, iso_problems
-from theory import _reduced as R
+from cdyn.theory import _reduced as R
 
 
 def test_derived_equations_are_those_of_theory_section_8():

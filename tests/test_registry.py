@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import sympy as sp
 
-import numerics
-import theory
+from cdyn import numerics
+from cdyn import theory
 from tests.helpers import central_difference, rel_err
 
 S = theory.symbols

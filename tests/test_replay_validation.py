@@ -10,9 +10,9 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, seed, settings
 
-import claims
+from cdyn import claims
 from cdyn.cli import main
-from claims._replay import MAX_BYTES, _draw, MAX_DEPTH, ReplayError, instance_schema, nesting_depth, validate_instance
+from cdyn.claims._replay import MAX_BYTES, _draw, MAX_DEPTH, ReplayError, instance_schema, nesting_depth, validate_instance
 
 
 @functools.cache

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 from hypothesis import strategies as st
 
-import claims
-import numerics
+from cdyn import claims
+from cdyn import numerics
 from cdyn import _report_figures as figs
 from cdyn._report import write_report
 from cdyn.cli import main
-from claims import c10_c11
-from claims._registry import _forget
+from cdyn.claims import c10_c11
+from cdyn.claims._registry import _forget
 
 ROOT = Path(__file__).resolve().parent.parent
 

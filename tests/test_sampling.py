@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from numerics._sampling import Z_DISTRIBUTIONS, sample_pairs
+from cdyn.numerics._sampling import Z_DISTRIBUTIONS, sample_pairs
 
 # No example database: it would write .hypothesis/ into the shared checkout.
 _DB = None

@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import numerics
-from numerics._clip import clip_loss_and_grad
-from numerics._sampling import sample_pairs
-from numerics._sgd import MAX_INVERSE_TEMPERATURE, _sampler
+from cdyn import numerics
+from cdyn.numerics._clip import clip_loss_and_grad
+from cdyn.numerics._sampling import sample_pairs
+from cdyn.numerics._sgd import MAX_INVERSE_TEMPERATURE, _sampler
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,11 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import numerics
-import theory
+from cdyn import numerics
+from cdyn import theory
 from tests.helpers import problems, weights
-from theory._chains import equal
-from theory._structured import factored_moments, noise_substitution
+from cdyn.theory._chains import equal
+from cdyn.theory._structured import factored_moments, noise_substitution
 
 S = theory.symbols
 NOISES = [("thin", "thin"), ("isotropic", "isotropic"), ("none", "isotropic"), ("thin", "none")]

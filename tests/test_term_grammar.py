@@ -18,8 +18,8 @@ import pytest
 import sympy as sp
 from hypothesis import given, settings
 
-import numerics
-import theory
+from cdyn import numerics
+from cdyn import theory
 from tests.grammar import P, R, losses, nu
 from tests.helpers import central_difference, rel_err
 

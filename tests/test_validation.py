@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import numerics
-import theory
+from cdyn import numerics
+from cdyn import theory
 
 A = np.eye(3)[:, :2]
 B = np.eye(4)[:, :2]

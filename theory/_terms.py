@@ -14,8 +14,9 @@ inverses inside them, determinants, Frobenius norms and the functions of
 (`theory._calculus`), so an unsupported construct is refused there, by name:
 
 ```python
-import sympy, theory
-from theory.symbols import W_A, W_B, Sigma_A
+import sympy
+from cdyn import theory
+from cdyn.theory.symbols import W_A, W_B, Sigma_A
 P = W_A * Sigma_A * W_A.T
 theory.register_term("logdet", -sympy.log(sympy.det(P + sympy.Identity(P.shape[0]))), weight=sympy.Symbol("nu"))
 ```
