@@ -73,7 +73,8 @@ def test_generated_files_and_latex_output_compile_without_overfull_boxes(tmp_pat
         body.append(rf"\section*{{--latex --terms {terms.replace('_', ' ')}}}" + "\n" + printed)
     # What a notebook shows for each derived result, in the same document.
     for obj in (theory.gradient_flow(("pos", "neg", "wd")), theory.structured_flow(("pos", "neg")),
-                theory.reduced_flow(("pos", "neg")), theory.batch_term("neg")):
+                theory.reduced_flow(("pos", "neg")), theory.batch_term("neg"),
+                theory.decoupled.decoupled_flow(("pos", "neg", "wd"))):
         shown = obj._repr_latex_()
         assert shown.startswith("$$") and shown.endswith("$$") and "^{T}" not in shown
         body.append(rf"\section*{{{type(obj).__name__}}}" + "\n" + display(shown.strip("$").strip(), numbered=False))

@@ -44,7 +44,8 @@ def test_reprs_are_one_line_and_say_what_matters():
     assert repr(traj) == "Trajectory(terms=pos+neg, path=full, method=DOP853, status=completed, 11 samples, t_end=1)"
     flow = theory.gradient_flow(("pos", "neg"))
     assert repr(flow) == "GradientFlow(pos + neg: L = -tr(W_A C W_Bᵀ) + λ · tr(W_A Σ_A W_Aᵀ W_B Σ_B W_Bᵀ)/2)"
-    for obj in (flow, theory.structured_flow(("pos",)), theory.reduced_flow(("pos", "neg")), theory.batch_term("pos")):
+    for obj in (flow, theory.structured_flow(("pos",)), theory.reduced_flow(("pos", "neg")), theory.batch_term("pos"),
+                theory.decoupled.decoupled_flow(("pos", "neg"))):
         assert "\n" not in repr(obj) and len(repr(obj)) < 100
         assert obj._repr_latex_().startswith("$$") and obj.latex() in obj._repr_markdown_()
 

@@ -31,7 +31,8 @@ from sympy import MatrixSymbol
 from . import _symbols as S
 from ._expectation import view_moments
 from ._flow import gradient_flow
-from ._latex import latex
+from ._latex import latex, unicode
+from ._latex_document import LatexRepr
 
 #: One mode's symbols (the generic mode the per-mode ODEs are written in).
 a, b = sp.symbols("a b", positive=True)
@@ -102,8 +103,8 @@ def _per_mode(mat: sp.Matrix, what: str) -> sp.Expr:
     return sp.factor_terms(sp.collect(generic[0], [S.lam, S.mu]))
 
 
-@dataclass(frozen=True)
-class DecoupledFlow:
+@dataclass(frozen=True, repr=False)
+class DecoupledFlow(LatexRepr):
     r"""Per-mode ODEs $(\dot w_A, \dot w_B)$ of a set of terms, split by term, with $q$ and the loss."""
 
     terms: tuple[str, ...]
@@ -118,13 +119,23 @@ class DecoupledFlow:
     #: The mode's canonical correlation, from $K = \Sigma_A^{-1/2} C \Sigma_B^{-1/2}$.
     rho: sp.Expr = field(repr=False)
 
-    def latex(self) -> list[tuple[str, str]]:
-        name = " + ".join(self.terms)
-        return [
-            (f"per-mode flow: {name}",
-             rf"\begin{{aligned}}\frac{{dw_A}}{{dt}} &= {latex(self.dw_A)} \\ "
-             rf"\frac{{dw_B}}{{dt}} &= {latex(self.dw_B)}\end{{aligned}}"),
-        ]
+    def latex(self) -> str:
+        r"""LaTeX (an `aligned` block) of the per-mode flow, $q$ and the mode's loss."""
+        return (rf"\begin{{aligned}}\frac{{dw_A}}{{dt}} &= {latex(self.dw_A)} \\ "
+                rf"\frac{{dw_B}}{{dt}} &= {latex(self.dw_B)} \\ "
+                rf"q &= {latex(self.q)} \\ "
+                rf"\ell &= {latex(self.loss)}\end{{aligned}}")
+
+    def _caption(self) -> str:
+        return f"Per-mode flow of {' + '.join(self.terms)} (THEORY §5)"
+
+    def pretty(self) -> str:
+        """Unicode rendering for a terminal."""
+        return "\n".join([f"dw_A/dt = {unicode(self.dw_A)}", f"dw_B/dt = {unicode(self.dw_B)}",
+                          f"q       = {unicode(self.q)}", f"ℓ       = {unicode(self.loss)}"])
+
+    def __repr__(self) -> str:
+        return f"DecoupledFlow({' + '.join(self.terms)}: per-mode ODEs of w_A, w_B; .pretty() shows them)"
 
 
 @lru_cache(maxsize=16)
