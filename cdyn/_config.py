@@ -43,12 +43,14 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "n_points": ((int,), 401),
         "grad_tol": (_NUMBER, 1e-6),
     },
-    # `cdyn train` (mini-batch SGD). steps = 0 means round(t_end/eta); n_data = 0 means online.
+    # `cdyn train` (mini-batch SGD). steps = 0 means round(t_end/eta); n_data = 0 means online;
+    # t_end = 0 means: as long as the flow of the same terms takes to reach its certified
+    # equilibrium (at most [run].t_end), so the default run ends at the limit it draws.
     "train": {
         "loss": ((str,), "spectral"),
         "batch": ((int,), 256),
         "eta": (_NUMBER, 0.02),
-        "t_end": (_NUMBER, 30.0),
+        "t_end": (_NUMBER, 0.0),
         "steps": ((int,), 0),
         "n_data": ((int,), 0),
         "temperature": (_NUMBER, 1.0),

@@ -86,8 +86,9 @@ def train(
     loss: Optional[str] = typer.Option(None, "--loss", help="spectral | clip | pos-only." + _d("loss")),
     batch: Optional[int] = typer.Option(None, "--batch", help="Pairs per batch; the others are the negatives." + _d("batch")),
     eta: Optional[float] = typer.Option(None, "--eta", help="Step size η; time is t = kη." + _d("eta")),
-    t_end: Optional[float] = typer.Option(None, "--t-end", help="Horizon t = kη; the output says whether the flow "
-                                                                 "reached its limit by then." + _d("t_end")),
+    t_end: Optional[float] = typer.Option(None, "--t-end", help="Horizon t = kη; 0: the time the flow of the same "
+                                                                 "terms takes to converge (at most [run].t_end)."
+                                                                 + _d("t_end")),
     steps: Optional[int] = typer.Option(None, "--steps", help="Number of steps [default: round(t_end/η)]."),
     temperature: Optional[float] = typer.Option(None, "--temperature",
                                                 help="CLIP temperature T (logits ⟨f_A, f_B⟩/T)." + _d("temperature")),
@@ -133,7 +134,9 @@ def _check_budget(cfg: dict, tr: dict) -> None:
     if tr["steps"]:
         n_steps = numerics.check_steps("steps", tr["steps"], "the run")
     else:
-        n_steps = numerics.gd_steps(as_real("t_end", tr["t_end"], low=0.0, strict=True), eta)
+        t_end = as_real("t_end", tr["t_end"], low=0.0)
+        # Automatic horizon: at most the flow's [run].t_end, which bounds the budget.
+        n_steps = numerics.gd_steps(t_end or as_real("run.t_end", cfg["run"]["t_end"], low=0.0, strict=True), eta)
     if min(dA, dB, m, tr["batch"], tr["n_points"]) < 1 or tr["n_data"] < 0:
         return  # the run's own checks name the field
     keep = min(tr["n_points"], n_steps + 1)
@@ -144,10 +147,33 @@ def _check_budget(cfg: dict, tr: dict) -> None:
         numerics.samples_memory(keep, m, dA, dB, tr["repeats"] + 2)), "this training run")
 
 
+def _flow_setup(p: numerics.Problem, tr: dict) -> tuple[numerics.Problem, tuple[str, ...]]:
+    """The flow of the same loss terms and the same μ as the training run."""
+    mu = tr["weight_decay"]
+    return (p.replace(mu=mu) if mu > 0 else p), FLOW_TERMS[tr["loss"]] + (("wd",) if mu > 0 else ())
+
+
+def _auto_horizon(cfg: dict, tr: dict, p: numerics.Problem, W0: tuple[np.ndarray, np.ndarray],
+                  console: Console) -> None:
+    """`t_end = 0`: train as long as the flow takes to reach its certified equilibrium (else [run].t_end)."""
+    if tr["steps"] or tr["t_end"]:
+        return
+    fp, terms = _flow_setup(p, tr)
+    with console.status("integrating the flow to choose the horizon"), blas_threads(max(p.d_A, p.d_B)):
+        flow = numerics.integrate(fp, *W0, cfg["run"]["t_end"], terms, method=cfg["run"]["method"], n_points=2,
+                                  grad_tol=cfg["run"]["grad_tol"])
+    tr["t_end"] = float(flow.t_stop)
+    tr["t_end_chosen_by"] = f"flow {flow.status} at t={flow.t_stop:.6g}"
+    why = ("where the flow converges" if flow.status == "converged"
+           else f"[run].t_end: the flow {flow.status} at t={flow.t_stop:.4g}")
+    console.print(f"horizon t={tr['t_end']:.4g} ({why})", highlight=False, markup=False)
+
+
 def _train(cfg: dict, tr: dict, out: Path, fmt: str) -> None:
     p = problem_from_config(cfg)
     W_A0, W_B0 = numerics.random_init(p, cfg["init"]["scale"], cfg["init"]["seed"])
     check_start(W_A0, W_B0)
+    _auto_horizon(cfg, tr, p, (W_A0, W_B0), Console(stderr=True))
     kw = dict(batch=tr["batch"], loss=tr["loss"], temperature=tr["temperature"], learn_tau=tr["learn_tau"],
               normalize=tr["normalize"], weight_decay=tr["weight_decay"], z_dist=tr["z_dist"],
               n_data=tr["n_data"] or None, n_points=tr["n_points"])
@@ -174,9 +200,7 @@ def _train(cfg: dict, tr: dict, out: Path, fmt: str) -> None:
             if bar.live.is_started:
                 bar.stop()
         t_sgd = time.perf_counter() - t0
-        mu = tr["weight_decay"]
-        fp = p.replace(mu=mu) if mu > 0 else p  # the flow of the same loss terms, same μ
-        terms = FLOW_TERMS[tr["loss"]] + (("wd",) if mu > 0 else ())
+        fp, terms = _flow_setup(p, tr)
         # The planned horizon (also when a run diverged early: the flow is drawn in full).
         horizon = (tr["steps"] or max(1, round(tr["t_end"] / tr["eta"]))) * tr["eta"]
         with console.status("integrating the flow"):
@@ -184,7 +208,9 @@ def _train(cfg: dict, tr: dict, out: Path, fmt: str) -> None:
         sf = numerics.series(fp, flow)
         series = [_series(fp, r, flow, terms) for r in runs]
     limit = numerics.kappa_limit(p)
+    # The flow's peak from its dense solution (the sample grid can miss it); SGD has only its samples.
     sf_st = _stages(sf["t"], sf["kappa"])
+    sf_st["peak_time"], sf_st["peak"] = numerics.kappa_peak(fp, flow)
     # The flow says whether the horizon reaches the limit: the CCA one of pos + neg (not of pos-only, wd).
     # Relative gradient as in `integrate`'s stopping test: ‖∇L‖ / (‖C‖₂ (‖W_A‖_F + ‖W_B‖_F)).
     rel = float(sf["grad_norm"][-1] / (np.linalg.norm(fp.C, 2) * (np.linalg.norm(flow.W_A[-1])
@@ -193,7 +219,7 @@ def _train(cfg: dict, tr: dict, out: Path, fmt: str) -> None:
                          float(sf_st["peak_time"]), limit, rel, cfg["run"]["grad_tol"])
     fig_name = f"kappa_sgd_vs_flow.{fmt}"
     with staged_files(out) as stage:  # all three files, or none of them, replace the previous run's
-        _write(stage, cfg, tr, fp, runs, series, flow, sf, terms, story, fig_name)
+        _write(stage, cfg, tr, fp, runs, series, flow, sf, sf_st, terms, story, fig_name)
     s0 = series[0]
     st = _stages(s0["t"], s0["kappa"])
     typer.echo(f"{runs[0].method}: {runs[0].status} at t={runs[0].t_stop:.4g} ({runs[0].nfev} steps, "
@@ -208,7 +234,7 @@ def _train(cfg: dict, tr: dict, out: Path, fmt: str) -> None:
 
 def _write(out: Path, cfg: dict, tr: dict, p: numerics.Problem, runs: list[numerics.SGDTrajectory],
            series: list[dict[str, np.ndarray]], flow: numerics.Trajectory, sf: dict[str, np.ndarray],
-           terms: tuple[str, ...], story: dict[str, Any], fig_name: str) -> None:
+           flow_kappa: dict[str, float], terms: tuple[str, ...], story: dict[str, Any], fig_name: str) -> None:
     """train.npz, summary.json (no timings: same seed, same file) and the figure."""
     arrays: dict[str, np.ndarray] = {"flow_t": sf["t"], "flow_kappa": sf["kappa"], "flow_loss": sf["loss"],
                                      "flow_W_A": flow.W_A, "flow_W_B": flow.W_B}
@@ -224,7 +250,7 @@ def _write(out: Path, cfg: dict, tr: dict, p: numerics.Problem, runs: list[numer
         "problem": cfg["problem"], "init": cfg["init"], "train": tr, "flow_terms": list(terms),
         "runs": [r.summary() | {"kappa": _stages(s["t"], s["kappa"]), "gap_to_flow": g}
                  for r, s, g in zip(runs, series, gaps)],
-        "flow": flow.summary() | {"kappa": _stages(sf["t"], sf["kappa"])},
+        "flow": flow.summary() | {"kappa": flow_kappa},
         "cca_limit": limit,
         "limit": {"applies": story["show_limit"], "reached_by_flow": story["limit_reached"],
                   "verdict": story["verdict"], "flow_final_kappa": float(sf["kappa"][-1]),

@@ -98,3 +98,25 @@ def test_train_refuses_terms_it_cannot_train(tmp_path, capsys):
     assert len(err) == 1 and "terms" in err[0] and "'wd'" in err[0]
     # The same terms are trained once the loss is the one they name.
     assert main(["train", "--config", str(cfg), *SMALL, "--weight-decay", "0.1", "--out", str(tmp_path / "o")]) == 0
+
+
+def test_default_horizon_is_where_the_flow_converges(tmp_path):
+    """`[train] t_end = 0` (the default): train exactly as long as the flow of the same terms takes
+    to reach its certified equilibrium; the flow drawn beside it then reaches the limit it draws."""
+    from cdyn import numerics
+    from cdyn._common import problem_from_config
+    from cdyn._config import load_config
+
+    cfg_file = tmp_path / "small.toml"
+    cfg_file.write_text("[problem]\nd_A = 2\nd_B = 2\nm = 2\nspectrum_A = [2.0, 1.0]\nspectrum_B = [1.5, 0.8]\n"
+                        "[init]\nscale = 0.01\n[train]\nbatch = 8\neta = 0.1\n")
+    assert main(["train", "--config", str(cfg_file), "--out", str(tmp_path / "o")]) == 0
+    s = json.loads((tmp_path / "o" / "summary.json").read_text())
+    cfg = load_config(cfg_file)
+    p = problem_from_config(cfg)
+    ref = numerics.integrate(p, *numerics.random_init(p, 0.01, 0), cfg["run"]["t_end"], ("pos", "neg"),
+                             n_points=2, grad_tol=cfg["run"]["grad_tol"])
+    assert ref.status == "converged" and ref.t_stop < cfg["run"]["t_end"]
+    assert s["train"]["t_end"] == ref.t_stop and s["train"]["t_end_chosen_by"].startswith("flow converged")
+    assert s["runs"][0]["nfev"] == round(ref.t_stop / 0.1)
+    assert s["limit"]["reached_by_flow"] is True
