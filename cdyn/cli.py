@@ -1,4 +1,4 @@
-"""`cdyn`: derive, simulate, verify, train. Bad input prints one line and exits 2."""
+"""`cdyn`: derive, simulate, verify, train, sweep. Bad input prints one line and exits 2."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def _root(
 def _register() -> None:
     # Each command lives in its own module; importing it adds it to `app`.
     from . import _derive_cmd, _simulate_cmd  # noqa: F401
-    for optional in ("_verify_cmd", "_train_cmd"):
+    for optional in ("_verify_cmd", "_train_cmd", "_sweep_cmd"):
         try:
             __import__(f"cdyn.{optional}")
         except ModuleNotFoundError as err:

@@ -1,0 +1,158 @@
+r"""The sweep engine: cells in batches as Dask tasks (or serially), each batch written when it returns.
+
+A task runs `run_batch(config_text, cells, limits)` on a worker through `_cluster.run_pinned`
+(plugins loaded, BLAS at one thread), so the serial path (`workers = 0`, in this process) and
+every cluster run the very same function on the very same inputs: same numbers. A cell's
+config comes from the config text and its flat index only, never from the order cells run in.
+
+Batching: a task carries $b$ consecutive cells, $b = \min(16, \lceil n/(4w)\rceil)$ for $n$ cells
+and $w$ workers unless `[sweep] batch` says otherwise, so scheduling costs (a few ms a task)
+stay small next to the work (tenths of a second a cell) while every worker still gets about
+four tasks to balance the load.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from cdyn import numerics
+
+from ._cluster import dask_client, run_pinned
+from ._sweep_cell import check_cell, error_outcome, run_cell
+from ._sweep_spec import SweepSpec, parse_sweep, representative_cells
+
+#: Statuses counted as failed by the progress bar (a diverged run is an outcome, not a failure).
+FAILED = ("error", "failed")
+
+
+@lru_cache(maxsize=4)
+def _spec(text: str) -> SweepSpec:
+    return parse_sweep(text)
+
+
+def run_batch(text: str, cells: list[int], limits: tuple[float | None, float | None]) -> list[tuple[int, dict[str, Any]]]:
+    """Run cells of the sweep `text` (on a worker, or here when serial); a cell that raises is an outcome."""
+    spec = _spec(text)
+    out = []
+    with numerics.budget(limits[0], limits[1], limits[1]):
+        for flat in cells:
+            t0 = time.perf_counter()
+            try:
+                res = run_cell(spec.cell_config(flat), spec.init, spec.train)
+            except Exception as err:  # noqa: BLE001 - recorded with its reason; the sweep goes on
+                res = error_outcome(err, time.perf_counter() - t0)
+            out.append((flat, res))
+    return out
+
+
+def _warm(plugins: list[str]) -> None:
+    """Load the cell code and the plugins in a worker process."""
+    run_pinned(plugins, _spec.cache_info)
+
+
+def precheck(spec: SweepSpec, limits: tuple[float | None, float | None]) -> None:
+    """Refuse a bad sweep before any work: each value of each field (every cell when there are few)
+    goes through the config validator and the checks of `simulate`/`train` (instance, init, terms, budgets)."""
+    with numerics.budget(limits[0], limits[1], limits[1]):
+        for flat in representative_cells(spec):
+            cfg = spec.cell_config(flat)
+            try:
+                check_cell(cfg, spec.init, spec.train)
+            except (ValueError, TypeError) as err:
+                raise type(err)(f"[sweep] cell {spec.describe(flat)}: {err}") from None
+
+
+@dataclass
+class Tally:
+    """What a run did, for the progress bar and the final report."""
+
+    total: int
+    done: int = 0
+    failed: int = 0
+    lost: int = 0
+    work: float = 0.0
+    statuses: dict[str, int] = field(default_factory=dict)
+
+    def add(self, results: list[tuple[int, dict[str, Any]]]) -> None:
+        for _, r in results:
+            self.done += 1
+            self.failed += r["status"] in FAILED
+            self.work += r["wall"]
+            self.statuses[r["status"]] = self.statuses.get(r["status"], 0) + 1
+
+
+def batch_size(spec: SweepSpec, n: int, workers: int) -> int:
+    if spec.batch:
+        return spec.batch
+    return max(1, min(16, math.ceil(n / (4 * max(1, workers)))))
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(TextColumn("[bold]sweep"), BarColumn(), TextColumn("{task.completed}/{task.total} done"),
+                    TextColumn("{task.fields[failed]} failed"), TextColumn("{task.fields[left]} remaining"),
+                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=True)
+
+
+def execute(spec: SweepSpec, todo: list[int], write: Callable[[list[tuple[int, dict[str, Any]]]], None], *,
+            plugins: list[str], limits: tuple[float | None, float | None], workers: int | None,
+            scheduler: str | None, console: Console) -> dict[str, Any]:
+    """Run the cells `todo` serially (`workers == 0`) or on Dask; `write` gets each finished batch."""
+    tally = Tally(len(todo))
+    t0 = time.perf_counter()
+    bar = _progress(console)
+    task = bar.add_task("sweep", total=len(todo), failed=0, left=len(todo))
+
+    def done(results: list[tuple[int, dict[str, Any]]]) -> None:
+        write(results)
+        tally.add(results)
+        bar.update(task, completed=tally.done, failed=tally.failed + tally.lost,
+                   left=tally.total - tally.done - tally.lost)
+
+    info: dict[str, Any] = {}
+    with bar:
+        if workers == 0:
+            b = batch_size(spec, len(todo), 1)
+            info |= {"engine": "serial", "workers": 1, "batch": b, "startup": 0.0}
+            t1 = time.perf_counter()
+            for i in range(0, len(todo), b):
+                done(run_pinned(plugins, run_batch, spec.text, todo[i:i + b], limits))
+        else:
+            with dask_client(scheduler, workers) as client:
+                from distributed import as_completed
+
+                # Imports and plugins on every worker first, so the start-up is not billed to the first cells.
+                client.run(_warm, plugins)
+                n_workers = len(client.scheduler_info().get("workers", {})) or (workers or 1)
+                b = batch_size(spec, len(todo), n_workers)
+                info |= {"engine": f"dask ({'scheduler ' + scheduler if scheduler else 'local cluster'})",
+                         "workers": n_workers, "batch": b, "startup": time.perf_counter() - t0}
+                t1 = time.perf_counter()
+                batches = {client.submit(run_pinned, plugins, run_batch, spec.text, todo[i:i + b], limits,
+                                         pure=False): todo[i:i + b] for i in range(0, len(todo), b)}
+                for fut in as_completed(batches):
+                    try:
+                        results = fut.result()
+                    except Exception as err:  # noqa: BLE001 - a lost worker: those cells stay to do
+                        tally.lost += len(batches[fut])
+                        info.setdefault("lost_reason", f"{type(err).__name__}: {' '.join(str(err).split())}"[:300])
+                        continue
+                    done(results)
+    compute = time.perf_counter() - t1
+    n = max(tally.done, 1)
+    return info | {"cells": tally.done, "failed": tally.failed, "lost": tally.lost, "statuses": tally.statuses,
+                   "seconds": time.perf_counter() - t0, "compute_seconds": compute, "cell_seconds": tally.work,
+                   "cells_per_second": tally.done / compute if compute > 0 else float("nan"),
+                   # time the workers were busy with something other than a cell, per cell
+                   "overhead_per_cell": (compute * info["workers"] - tally.work) / n}
+
+
+def store_path_default(config: Path) -> Path:
+    return Path(f"{config.stem}.zarr")
