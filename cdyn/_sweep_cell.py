@@ -64,7 +64,7 @@ def initial_weights(cfg: dict[str, Any], p: numerics.Problem, init: str) -> tupl
 
 def peak_time_prediction(cfg: dict[str, Any], p: numerics.Problem, terms: tuple[str, ...], init: str) -> float:
     r"""$\hat t^*$ (C6) where its hypotheses hold: balanced decoupled init, terms pos + neg, $\lambda > 0$,
-    the strongest and weakest modes the same by $g$ and by $\rho$, $X_0$ below every $X_\infty$. Else NaN."""
+    the strongest and weakest modes the same by $g$ and by $\rho$, $\kappa$ rising at $t = 0$. Else NaN."""
     if init != "balanced" or set(terms) != {"pos", "neg"} or not p.lam > 0:
         return NAN
     d = decoupled_bases(cfg, p)
@@ -73,10 +73,12 @@ def peak_time_prediction(cfg: dict[str, Any], p: numerics.Problem, terms: tuple[
     X0 = float(cfg["init"]["scale"]) ** 2
     if not g[i1] > g[ik] or int(np.argmax(rho)) != i1 or int(np.argmin(rho)) != ik:
         return NAN
-    if not X0 < float(np.min(numerics.carrying_capacity(g, alpha, p.lam))):
+    args = (g[i1], g[ik], alpha[i1], alpha[ik], p.lam, X0)
+    # κ must rise at t = 0 for a peak to exist (X0 small against the carrying capacities)
+    if not numerics.dlog_kappa_closed(0.0, *args) > 0:
         return NAN
     try:
-        return float(numerics.peak_prediction(g[i1], g[ik], alpha[i1], alpha[ik], p.lam, X0).t_hat)
+        return float(numerics.peak_prediction(*args).t_hat)
     except (ValueError, ArithmeticError):  # no sign change of the closed-form rate: no peak to predict
         return NAN
 

@@ -18,6 +18,7 @@ from ._cluster import check_engine_args, plugin_paths
 from ._config import ConfigError, _read_config
 from ._outputs import OutputError
 from ._sweep_cell import FLOAT_VARS
+from ._sweep_plot_cmd import plot_command
 from ._sweep_run import execute, precheck, run_batch, store_path_default
 from ._sweep_spec import SweepSpec, parse_sweep
 from ._sweep_store import STRING_VARS, StoreWriter, check_matches, create_store, open_store
@@ -27,11 +28,7 @@ sweep_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, ri
                         invoke_without_command=True)
 app.add_typer(sweep_app, name="sweep")
 
-try:
-    from ._sweep_plot_cmd import plot_command
-    sweep_app.command("plot")(plot_command)
-except ImportError:  # the plotting command is not there yet
-    pass
+sweep_app.command("plot")(plot_command)
 
 
 def _limits(max_memory: str | None, max_steps: float | None) -> tuple[float | None, float | None]:
@@ -68,7 +65,23 @@ def sweep(
                                               "[default: 1e7] and flow RHS evaluations [default: 1e6]."),
 ) -> None:
     """Sweep fields of [problem], [init], [run], [train] over a grid or a random/Latin-hypercube design,
-    on Dask, into a Zarr store (one dimension per swept field, plus seed)."""
+    on Dask, into a Zarr store (one dimension per swept field, plus seed).
+
+    \b
+    The config's [sweep] section (the rest of the config is the base every cell starts from):
+      design = "grid"        grid | random | lhs
+      seeds = 3              repeats: n (seeds 0..n-1) or a list; each sets seed_fields
+      seed_fields = ["problem.seed", "init.seed", "train.seed"]
+      init = "random"        random | balanced (decoupled aligned init, X0 = scale^2: t_peak_pred)
+      train = "none"         none | gd | sgd (the [train] loss): train_gap to the flow
+      batch = 0              cells per task (0: automatic)
+      [sweep.grid]           "problem.lam" = [0.5, 1.0]  "problem.spectrum_A[3]" = [0.1, 0.4]
+      [sweep.ranges]         random/lhs (+ samples = N, seed = S): "init.scale" = {low=1e-6, high=1e-2, log=true}
+
+    \b
+    Outcomes per cell: status, reason, t_status, t_peak, kappa_peak, t_peak_pred, kappa_final,
+    kappa_limit, eig_ratio, rate1(_pred), rate2(_pred), train_gap, wall; done. A killed sweep rerun
+    with the same command computes only the cells not done."""
     if ctx.invoked_subcommand is not None:
         return
     limits = _limits(max_memory, max_steps)
