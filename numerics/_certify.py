@@ -159,7 +159,7 @@ class Solved:
 
 def solve_certified(system, t_end: float, method: str, jac_fn, rtol: float, atol: float, n_points: int,
                     max_norm: float, tol: float | None, C_scale: float, threads, certifier: Certifier,
-                    dense_limit: int) -> Solved:
+                    dense_limit: int, ivp: Callable | None = None) -> Solved:
     """`solve_ivp` with divergence and (certified) convergence events, restarted after each uncertified stop."""
     f_raw, n = system.make_f(), system.n_A
     last: list = [None, None, None]
@@ -218,6 +218,9 @@ def solve_certified(system, t_end: float, method: str, jac_fn, rtol: float, atol
     converged.direction = -1  # type: ignore[attr-defined]
     events = [diverged] + ([converged] if tol is not None else [])
     kwargs = {"jac": jac_fn} if jac_fn is not None else {}
+    if ivp is not None:  # a compiled stand-in for solve_ivp (`_rk_ivp`) runs the same events from these counters
+        kwargs["state"] = {"thr": thr, "armed": armed, "evals": evals, "seen": seen, "stall": stall, "tiny": tiny,
+                           "max_nfev": max_nfev, "max_stall": max_stall, "max_norm": max_norm, "t_end": t_end, "n": n}
     # Dense output keeps every step's interpolant (DOP853: 7 state vectors a step), which
     # for a full state of m·d = 10⁵ entries is gigabytes: only for small states.
     dense = system.y0.size <= dense_limit
@@ -233,8 +236,8 @@ def solve_certified(system, t_end: float, method: str, jac_fn, rtol: float, atol
         t_eval = grid[grid >= t0] if restart == 0 else grid[grid > t0]
         try:
             with np.errstate(over="ignore", invalid="ignore"), thread_limit(system.cost, threads):
-                sol = solve_ivp(f, (t0, t_end), y0, method=method, t_eval=t_eval, dense_output=dense, events=events,
-                                rtol=rtol, atol=atol, **kwargs)
+                sol = (ivp or solve_ivp)(f, (t0, t_end), y0, method=method, t_eval=t_eval, dense_output=dense,
+                                         events=events, rtol=rtol, atol=atol, **kwargs)
         except _Stop as stop:  # keep what was reached: the segment's start and the last reported point
             t_stop, y_last = float(seen[0]), np.asarray(seen[1], float)
             ts.append(np.array([t0, t_stop]))

@@ -39,6 +39,7 @@ from ._validate import as_int, as_matrix, as_real
 METHODS = ("LSODA", "RK45", "DOP853", "Radau", "BDF", "RK23")
 IMPLICIT = ("LSODA", "Radau", "BDF")
 PATHS = ("auto", "full", "structured", "reduced")
+BACKENDS = ("scipy", "numba")
 #: Largest state for which the solver's dense output (`Trajectory.at`) is kept.
 MAX_DENSE_OUTPUT = 5000
 
@@ -58,6 +59,8 @@ class OdeSystem:
     make_jac: Callable[[], Callable | None]
     cost: float
     n_A: int  # y[:n_A] is view A's block: its norm is ‖W_A‖_F on every path (isometry)
+    # (generated code, its bound inner function, the state blocks' shapes): what `backend="numba"` compiles
+    numba_spec: Callable[[], tuple] | None = None
 
 
 def _weight_system(p: Problem, names: tuple[str, ...], W_A0: np.ndarray, W_B0: np.ndarray, path: str) -> OdeSystem:
@@ -86,7 +89,8 @@ def _weight_system(p: Problem, names: tuple[str, ...], W_A0: np.ndarray, W_B0: n
 
     y0 = np.concatenate([W_A0.ravel(), W_B0.ravel()])
     cost = estimated_cost(fn.rhs_code.flops, fn.rhs_code.n_ops)
-    return OdeSystem(path, fn.vector_field, y0, weights, make_jac, cost, n)
+    return OdeSystem(path, fn.vector_field, y0, weights, make_jac, cost, n,
+                     lambda: (fn.rhs_code, fn._rhs, [(m, dA), (m, dB)]))
 
 
 class _LazyValues(dict):
@@ -106,7 +110,9 @@ def _reduced_system(p: Problem, names: tuple[str, ...], W_A0: np.ndarray, W_B0: 
     rs = ReducedSystem.build(p, names, W_A0, W_B0)
     cost = estimated_cost(rs.code.flops, rs.code.n_ops)
     n_A = rs.shapes["X_A"][0] * (rs.shapes["X_A"][1] + rs.shapes["Y_A"][1])
-    return OdeSystem("reduced", rs.vector_field, rs.y0, rs.weights, rs.jacobian, cost, n_A)
+    spec = lambda: (rs.code, rs.code.bind(**{k: rs.values[k] for k in rs.code.constants}),  # noqa: E731
+                    [rs.shapes[k] for k in ("X_A", "Y_A", "X_B", "Y_B")])
+    return OdeSystem("reduced", rs.vector_field, rs.y0, rs.weights, rs.jacobian, cost, n_A, spec)
 
 
 def _short(value: object) -> str:
@@ -152,6 +158,7 @@ def integrate(
     jac: bool | None = None,
     threads: int | str | None = "auto",
     eq_tol: float | None = None,
+    backend: str = "scipy",
 ) -> Trajectory:
     r"""Gradient flow from $(W_{A0}, W_{B0})$ on $[0, t_{end}]$, sampled at `n_points` times.
 
@@ -165,6 +172,11 @@ def integrate(
     distance to the equilibria must be at most `eq_tol`$\cdot\|W\|$ (default
     $\sqrt{\text{grad\_tol}}$); otherwise the run goes on, and one that reaches `t_end` still on
     a saddle ends `plateau`. `message` gives the reason.
+
+    `backend`: "scipy" (the reference) or "numba": SciPy's DOP853 step for step, compiled with
+    the generated right-hand side (`_rk_ivp`), with the same events, certificate, dense output
+    and budgets. It runs DOP853 only; with `method="auto"` an instance for which auto picks an
+    implicit method (stiff, `LSODA+jac`) runs on SciPy, and `Trajectory.method` says which ran.
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem: expected numerics.Problem, got {type(problem).__name__}")
@@ -175,6 +187,10 @@ def integrate(
         raise ValueError(f"path: unknown form {_short(path)}; choose from {', '.join(PATHS)}")
     if not isinstance(method, str) or method != "auto" and method not in METHODS:
         raise ValueError(f"method: unknown solver {_short(method)}; choose from auto, {', '.join(METHODS)}")
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise ValueError(f"backend: unknown backend {_short(backend)}; choose from {', '.join(BACKENDS)}")
+    if backend == "numba" and method not in ("auto", "DOP853"):
+        raise ValueError(f"backend: numba runs DOP853 only (method={method!r}); use method='DOP853' or 'auto'")
     if jac is not None and not isinstance(jac, bool):
         raise TypeError(f"jac: expected True, False or None, got {type(jac).__name__}")
     n_points = as_int("n_points", n_points, low=2)
@@ -217,10 +233,15 @@ def integrate(
     else:
         use_jac = (method in ("BDF", "Radau") or method == "LSODA" and is_stiff(problem)) if jac is None else jac
     jac_fn = system.make_jac() if use_jac and method in IMPLICIT else None
+    ivp = None
+    if backend == "numba" and method == "DOP853" and system.numba_spec is not None:
+        from ._rk_ivp import NumbaDOP853  # numba is imported only when asked for
+
+        ivp = NumbaDOP853(*system.numba_spec())
     certifier = Certifier(problem, names, eq_tol, lambda: _weight_system(problem, names, W_A0, W_B0, "full").make_jac())
     sol = solve_certified(system, t_end, method, jac_fn, rtol, atol, n_points, max_norm, tol, norm_C(problem) or 1.0,
-                          threads, certifier, MAX_DENSE_OUTPUT)
-    return _trajectory(sol, system, method + ("+jac" if jac_fn is not None else ""), names)
+                          threads, certifier, MAX_DENSE_OUTPUT, ivp)
+    return _trajectory(sol, system, method + ("+jac" if jac_fn is not None else "") + ("/numba" if ivp else ""), names)
 
 
 def _constant(W_A0: np.ndarray, W_B0: np.ndarray, t: np.ndarray, status: str, method: str,

@@ -1,0 +1,169 @@
+r"""`backend="numba"`: a drop-in for `solve_ivp(..., method="DOP853")` inside `solve_certified`.
+
+`NumbaDOP853(system)` is called exactly like `scipy.integrate.solve_ivp` (same `t_eval`,
+`dense_output`, events, tolerances) plus `state`, the live counters of `solve_certified`
+(event threshold and arming, evaluation budget, stall and progress counters, the last
+accepted point). The step loop, the events at every accepted step and the `t_eval`
+interpolation run compiled (`_rk_template.segment`); Python takes over only when an event
+changes sign, and then does what `solve_ivp` does: Brent's method on the step's dense output
+with `xtol = rtol = 4ε`, calling the *same* event functions (so their side effects are the
+same), and cuts the output at the root. Stops raise through the same code as the SciPy path
+(`solve_certified`'s own right-hand side wrapper or divergence event raises `_Stop`), so
+statuses and messages match.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+from scipy.integrate._ivp import dop853_coefficients as _dc
+from scipy.optimize import brentq
+
+from ._certify import _Stop
+from ._rk_kernels import segment
+from ._rk_numba import compile_rhs
+
+_EPS = np.finfo(float).eps
+_TAB = (np.ascontiguousarray(_dc.A[:12, :12]), _dc.B.copy(), _dc.C[:12].copy(), _dc.E3.copy(), _dc.E5.copy(),
+        np.ascontiguousarray(_dc.D), np.ascontiguousarray(_dc.A[13:]), _dc.C[13:].copy())
+_MESSAGES = {0: "The solver successfully reached the end of the integration interval.",
+             1: "A termination event occurred.", 2: "Required step size is less than spacing between numbers."}
+_INT_MAX = np.iinfo(np.int64).max
+
+
+def _interp(t: np.ndarray | float, t_old: float, h: float, y_old: np.ndarray, F: np.ndarray) -> np.ndarray:
+    """DOP853's dense output on one step (SciPy's `Dop853DenseOutput`), y as (n,) or (n, k)."""
+    x = (np.asarray(t, float) - t_old) / h
+    y = np.zeros((x.size, y_old.size)) if np.ndim(x) else np.zeros_like(y_old)
+    xx = x[:, None] if np.ndim(x) else x
+    for i, f in enumerate(F[::-1]):
+        y += f
+        y *= xx if i % 2 == 0 else 1 - xx
+    y += y_old
+    return y.T
+
+
+class DenseSolution:
+    """Piecewise dense output over the steps, looked up like SciPy's `OdeSolution` (`ts`: the step ends)."""
+
+    def __init__(self, ts: np.ndarray, t_old: np.ndarray, h: np.ndarray, y_old: np.ndarray, F: np.ndarray):
+        self.ts, self._t, self._h, self._y, self._F = ts, t_old, h, y_old, F
+
+    def __call__(self, t: float | np.ndarray) -> np.ndarray:
+        seg = np.clip(np.searchsorted(self.ts, t, side="left") - 1, 0, self._t.size - 1)
+        if np.ndim(t) == 0:
+            s = int(seg)
+            return _interp(t, self._t[s], self._h[s], self._y[s], self._F[s])
+        t = np.asarray(t, float)
+        return np.column_stack([_interp(ti, self._t[s], self._h[s], self._y[s], self._F[s])
+                                for ti, s in zip(t, seg)]) if t.size else np.zeros((self._y.shape[1], 0))
+
+
+def _log_size(watch, t0: float | None) -> int:
+    """Accepted steps to log before replaying them to the horizon watch: up to its next check, so
+    that a stop comes at the same step as on the SciPy path (it checks every `window` entries)."""
+    if watch is None:
+        return 4096
+    ts, w = watch.ts, watch.window
+    ignored = 1 if ts and t0 is not None and t0 <= ts[-1] else 0  # this segment's first entry repeats a time already seen
+    return (w - (len(ts) - 1) % w if ts else w + 1) + ignored
+
+
+class NumbaDOP853:
+    """SciPy's DOP853 as `solve_ivp` runs it, compiled with numba around the generated right-hand side."""
+
+    def __init__(self, code, bound, blocks: list[tuple[int, int]]):
+        self.fn, self.consts, self.shp = compile_rhs(code, bound, blocks)
+
+    def rhs(self, y: np.ndarray) -> np.ndarray:
+        out = np.empty(np.size(y))
+        self.fn(np.ascontiguousarray(y, dtype=float), out, self.consts, self.shp)
+        return out
+
+    def __call__(self, fun, t_span, y0, *, method: str = "DOP853", t_eval=None, dense_output: bool = False,
+                 events=(), rtol: float = 1e-3, atol: float = 1e-6, state: dict, **unused):
+        if method != "DOP853":
+            raise ValueError(f"method: the numba backend runs DOP853 only, not {method}")
+        S = SimpleNamespace(**state)
+        t0, tf = map(float, t_span)
+        n = y0.size
+        y, f, yold, tmp, seen_y = (np.array(y0, float), np.empty(n), np.empty(n), np.empty(n),
+                                   np.array(S.seen[1], float))
+        F, K = np.empty((7, n)), np.empty((16, n))
+        st = np.zeros(15)
+        st[[0, 2, 3, 6, 8, 9, 10, 11, 12]] = (t0, float(S.armed[0]), S.seen[0], S.thr[0] or 0.0, tf, S.t_end,
+                                              S.max_norm, rtol, atol)
+        has_conv = len(events) > 1
+        ct = np.array([S.evals[0], S.stall[0], S.tiny[0], 0, 0, has_conv, S.n, min(S.max_nfev, _INT_MAX),
+                       S.max_stall, bool(dense_output), 0, 0], dtype=np.int64)
+        t_eval = np.zeros(0) if t_eval is None else np.asarray(t_eval, float)
+        ys_out = np.empty((t_eval.size, n))
+        cap = 64 if dense_output else 0
+        d_t, d_h, d_y, d_F = np.empty(cap), np.empty(cap), np.empty((cap, n)), np.empty((cap, 7, n))
+        watch = state.get("watch")
+        while True:
+            size = _log_size(watch, t0 if ct[10] == 0 else None)  # (t0 is logged on the first call only)
+            acc_t, acc_e = np.empty(size), np.empty(size, dtype=np.int64)
+            code = segment(self.fn, self.consts, self.shp, y, f, yold, F, K, tmp, st, ct, seen_y, *_TAB,
+                           t_eval, ys_out, d_t, d_h, d_y, d_F, acc_t, acc_e)
+            if watch is not None:  # the horizon watch of `solve_certified`, fed the steps as SciPy's would be
+                for t_acc, e_acc in zip(acc_t[:ct[11]], acc_e[:ct[11]]):
+                    far = watch.accepted(float(t_acc), int(e_acc))
+                    if far is not None:
+                        S.seen[:] = [float(st[3]), seen_y.copy()]
+                        S.evals[0], S.stall[0], S.tiny[0] = int(ct[0]), int(ct[1]), int(ct[2])
+                        raise _Stop(f"{far}; ‖W‖ = {np.linalg.norm(y):.3g} (a stiff flow: its fastest rate grows "
+                                    "like ‖W‖², or t_end far beyond the dynamics)")
+            ct[11] = 0
+            if code == 8:
+                continue
+            if code != 7:
+                break
+            cap *= 2
+            d_t, d_h, d_y, d_F = (np.concatenate([a, np.empty((cap - a.shape[0],) + a.shape[1:])])
+                                  for a in (d_t, d_h, d_y, d_F))
+        S.armed[0], S.seen[:] = bool(st[2]), [float(st[3]), seen_y.copy()]
+        S.evals[0], S.stall[0], S.tiny[0] = int(ct[0]), int(ct[1]), int(ct[2])
+        nd, ie = int(ct[4]), int(ct[3])
+        steps = [(d_t[:nd], d_h[:nd], d_y[:nd], d_F[:nd])]
+        t_end, status = float(st[0]), {0: 0, 1: 1, 2: -1}.get(code)
+        t_events = [np.zeros(0) for _ in events]
+        y_events = [np.zeros((0, n)) for _ in events]
+        if code in (3, 4):  # stall, budget: `fun` raises the same stop the SciPy path would
+            S.evals[0], S.stall[0] = int(ct[0]) - 1, int(ct[1]) - 1
+            fun(float(st[0]), y)
+        if code == 5:
+            raise _Stop(f"the right-hand side overflowed float64 at t={st[0]:.4g} (‖W‖ = {np.linalg.norm(y):.3g})")
+        if code == 6:  # no progress: the divergence event raises it
+            S.tiny[0], S.seen[0] = int(ct[2]) - 1, float(st[3])
+            events[0](float(st[0]), y)
+        if code in (3, 4, 6):  # pragma: no cover - the Python side agreed there was no stop
+            raise _Stop(f"stopped at t={st[0]:.4g} (numba backend, code {code})")
+        if code == 1:
+            t_old, h = float(st[7]), float(st[0] - st[7])
+
+            def sol(t):
+                return _interp(t, t_old, h, yold, F)
+
+            g, g_new = st[[13, 14]][:len(events)], st[[4, 5]][:len(events)]
+            direction = np.array([getattr(e, "direction", 0) for e in events])
+            up, down = (g <= 0) & (g_new >= 0), (g >= 0) & (g_new <= 0)
+            active = np.nonzero(up & (direction > 0) | down & (direction < 0) | (up | down) & (direction == 0))[0]
+            roots = [brentq(lambda t, e=events[i]: e(t, sol(t)), t_old, t_end, xtol=4 * _EPS, rtol=4 * _EPS)
+                     for i in active]
+            first = int(np.argmin(roots))
+            t_end = float(roots[first])
+            t_events[active[first]] = np.array([t_end])
+            y_events[active[first]] = sol(t_end)[None]
+            while ie < t_eval.size and t_eval[ie] <= t_end:
+                ys_out[ie] = sol(t_eval[ie])
+                ie += 1
+            if dense_output:
+                steps.append((np.array([t_old]), np.array([h]), yold[None].copy(), F[None].copy()))
+        dense = None
+        if dense_output:
+            t_o, hs, y_o, Fs = (np.concatenate(parts) for parts in zip(*steps))
+            dense = DenseSolution(np.append(t_o, t_end), t_o, hs, y_o, Fs) if t_o.size else None
+        return SimpleNamespace(t=t_eval[:ie].copy(), y=ys_out[:ie].T.copy(), sol=dense, t_events=t_events,
+                               y_events=y_events, status=status, message=_MESSAGES[code], nfev=int(ct[0]))
