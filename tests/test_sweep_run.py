@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -92,15 +93,25 @@ def assert_same(a, b) -> None:
     assert identity(a.attrs["config_toml"]) == identity(b.attrs["config_toml"])  # engine keys aside
 
 
-@pytest.fixture
-def serial(setup):
-    assert sweep(setup, "serial.zarr", "--workers", "0") == 0
-    ds = open_store(setup / "serial.zarr")
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, plugin) -> Path:
+    """The serial sweep, run once per process; each test gets its own copy."""
+    tmp = tmp_path_factory.mktemp("reference")
+    (tmp / "var.py").symlink_to(plugin)
+    (tmp / "sweep.toml").write_text(CONFIG)
+    assert sweep(tmp, "serial.zarr", "--workers", "0") == 0
+    ds = open_store(tmp / "serial.zarr")
     assert ds.done.values.all() and (ds.run.values == 0).all()
-    # the plugin term ran: nu changes the outcome, and both flows finished
+    # the plugin term ran: nu changes the outcome, and every flow finished
     assert set(ds.status.values.ravel()) <= {"completed", "converged"}
     assert not np.array_equal(ds.kappa_final.sel(nu=0.0).values, ds.kappa_final.sel(nu=0.3).values)
-    assert json.loads(ds.attrs["plugins"])[0]["path"] == str((setup / "var.py").resolve())
+    assert json.loads(ds.attrs["plugins"])[0]["path"] == str(plugin.resolve())
+    return tmp / "serial.zarr"
+
+
+@pytest.fixture
+def serial(setup, reference):
+    shutil.copytree(reference, setup / "serial.zarr", symlinks=True)
     return setup
 
 
