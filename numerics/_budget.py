@@ -141,3 +141,63 @@ def sgd_memory(batch: int, n_data: int | None, d_A: int, d_B: int, r: int) -> di
     if n_data is not None:
         parts["n_data"] = FLOAT * float(n_data) * (d_A + d_B + r)
     return parts
+
+
+class HorizonWatch:
+    r"""Ends a solver run early when, at its recent step sizes, $t_{end}$ is out of reach of the budget.
+
+    Every `window` accepted steps, the mean step of the last window $h$ is compared with that of
+    the oldest window kept (up to `history` windows back, $k$ windows): the step size grows by
+    $g = (h/h_0)^{1/(k\,\text{window})}$ a step, counted only when it at least doubled (jitter of
+    an explicit method at its stability limit is not growth). With $R = t_{end} - t$ left, a step
+    size growing geometrically from $h$ reaches it in
+    $$n = \log\bigl(1 + R\,(g-1)/h\bigr)/\log g \quad (n = R/h \text{ for } g = 1)$$
+    steps, each costing the evaluations measured over the last window. Beyond `factor` times the
+    evaluation budget the run cannot end at $t_{end}$ however the step size behaves within
+    reason: an explicit method at its stability limit on a stiff flow ($h \sim 1/\lambda_{max}$,
+    and $\lambda_{max}$ grows like $\|W\|^2$ for the quartic `neg` term), or $t_{end} = 10^{300}$.
+    Stopping after a few hundred steps instead of at the budget is the difference between a
+    fraction of a second and a minute."""
+
+    def __init__(self, t_end: float, window: int = 100, factor: float = 100.0, history: int = 10,
+                 reach: float = math.inf):
+        self.t_end, self.window, self.factor, self.history = float(t_end), window, factor, history
+        #: With a convergence test the run may stop long before t_end: it is projected to at most
+        #: `reach` past the current time (a generous multiple of the flow's slowest time scale).
+        self.reach = float(reach)
+        self.ts: list[float] = []
+        self.evals: list[int] = []
+
+    def accepted(self, t: float, evals: int) -> str | None:
+        """Record an accepted step; the reason to stop, or None."""
+        if self.ts and t <= self.ts[-1]:
+            return None  # an event's root search inside the last step, not a new step
+        self.ts.append(float(t))
+        self.evals.append(int(evals))
+        w, n = self.window, len(self.ts) - 1
+        if n < 2 * w or n % w:
+            return None
+        keep = self.history * w + 1
+        if len(self.ts) > keep:
+            del self.ts[:-keep], self.evals[:-keep]
+        ts, ev = self.ts, self.evals
+        k = (len(ts) - 1) // w - 1  # windows between the oldest kept and the last
+        h0, h = (ts[w] - ts[0]) / w, (ts[-1] - ts[-1 - w]) / w
+        per_step = max(1.0, (ev[-1] - ev[-1 - w]) / w)
+        target = min(self.t_end, ts[-1] + self.reach)
+        left = target - ts[-1]
+        if h <= 0.0:
+            steps = math.inf
+        elif h0 > 0 and h >= 2.0 * h0:
+            g = (h / h0) ** (1.0 / (k * w))
+            steps = math.log1p(left * (g - 1.0) / h) / math.log(g)
+        else:
+            steps = left / h
+        need = steps * per_step
+        if need <= self.factor * _limits["nfev"]:
+            return None
+        what = f"t_end = {self.t_end:.4g}" if target == self.t_end else f"t = {target:.4g} (the data's time scale)"
+        return (f"{what} is out of reach: the step size has settled near h = {h:.3g} at "
+                f"t={ts[-1]:.4g} ({per_step:.3g} evaluations a step over the last {w} steps), so the remaining "
+                f"{left:.3g} time units need about {need:.3g} right-hand-side evaluations, over {self.factor:g}× "
+                f"the budget of {_limits['nfev']:.3g} (numerics.budget(max_nfev=...) / --max-steps)")

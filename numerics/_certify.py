@@ -15,7 +15,15 @@ fallback) is checked:
   `eq_tol`$\cdot\|y\|$. The threshold is lowered to $\tfrac12\,\text{eq\_tol}\,\gamma$ and the run goes on;
 * otherwise: `converged`.
 
-A run that reaches $t_{end}$ while still on a saddle ends `plateau`, with the reason.
+A run that reaches $t_{end}$ while still on a saddle ends `plateau`, with the reason. When the test
+cannot decide (flat directions of a user term that are not verified symmetries, a state beyond
+`MAX_MATRIX_FREE`), the run ends `uncertified` at the stop: never `converged`. The test itself is
+`_certificate.Certifier` (dense up to `MAX_CERTIFY` entries, matrix-free `_certify_mf` beyond).
+
+Bounded work: a right-hand side that overflows, a step size that collapses, the evaluation budget,
+and `_budget.HorizonWatch` (the step sizes project more evaluations to $t_{end}$ than 100× the
+budget: a stiff flow at an explicit method's stability limit, or $t_{end} = 10^{300}$) end the run
+`failed` with the reason, at once.
 """
 
 from __future__ import annotations
@@ -27,116 +35,24 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from ._autochoice import thread_limit
-from ._budget import nfev_limit
+from ._budget import HorizonWatch, nfev_limit
+from ._certificate import MAX_CERTIFY, MAX_MATRIX_FREE, Certificate, Certifier, symmetry_tangents, tangents
 
-#: Largest $m(d_A+d_B)$ whose Jacobian is eigen-decomposed for the certificate (about 1 s here).
-MAX_CERTIFY = 1000
+__all__ = ["MAX_CERTIFY", "MAX_MATRIX_FREE", "Certificate", "Certifier", "Solved", "solve_certified",
+           "symmetry_tangents", "tangents"]
+
 #: Uncertified stops allowed before the run gives up on certifying and goes on to t_end.
 MAX_RESTARTS = 25
 
 
-@dataclass(frozen=True)
-class Certificate:
-    ok: bool
-    stable: bool
-    top: float  # largest eigenvalue of J = -∇²L
-    gamma: float  # smallest |eigenvalue| of a curved (non-flat) direction
-    distance: float  # Newton step ‖J⁺f‖ on the curved directions
-    reason: str
-
-
-def symmetry_tangents(W_A: np.ndarray, W_B: np.ndarray, terms: tuple[str, ...],
-                      nulls: tuple[np.ndarray, np.ndarray]) -> np.ndarray | None:
-    r"""Directions along which the loss is exactly flat (columns; None: not known for these terms).
-
-    `pos`, `neg` depend on $W$ only through $W_A^\top W_B$, $W_A\Sigma_A$, $W_B\Sigma_B$: the
-    $GL(m)$ orbit $(\xi W_A, -\xi^\top W_B)$ and moves of a row along $\ker\Sigma_A$ or $\ker\Sigma_B$.
-    With weight decay only the $O(m)$ orbit $(\xi W_A, \xi W_B)$, $\xi^\top = -\xi$, is left."""
-    m, dA, dB = W_A.shape[0], W_A.shape[1], W_B.shape[1]
-    vecs = []
-    E = np.eye(m)
-    if set(terms) <= {"pos", "neg"}:
-        for i in range(m):
-            for j in range(m):
-                xi = np.outer(E[i], E[j])
-                vecs.append(np.concatenate([(xi @ W_A).ravel(), (-xi.T @ W_B).ravel()]))
-        for k, (null, d) in enumerate(zip(nulls, (dA, dB))):
-            for n in null.T:
-                for i in range(m):
-                    V = [np.zeros((m, dA)), np.zeros((m, dB))]
-                    V[k][i] = n
-                    vecs.append(np.concatenate([V[0].ravel(), V[1].ravel()]))
-    elif set(terms) <= {"pos", "neg", "wd"}:
-        for i in range(m):
-            for j in range(i + 1, m):
-                xi = np.outer(E[i], E[j]) - np.outer(E[j], E[i])
-                vecs.append(np.concatenate([(xi @ W_A).ravel(), (xi @ W_B).ravel()]))
-    else:
-        return None
-    return np.array(vecs).T if vecs else np.zeros((m * (dA + dB), 0))
-
-
-class Certifier:
-    """The test of the module docstring, on the full state $(W_A, W_B)$ whatever form was integrated."""
-
-    def __init__(self, problem, names: tuple[str, ...], eq_tol: float, make_full_jac: Callable):
-        from ._flowfn import flow_function
-        from ._metrics import rank_of
-
-        self.fn, self.names, self.eq_tol, self._make = flow_function(problem, names), names, eq_tol, make_full_jac
-        self.size = problem.m * (problem.d_A + problem.d_B)
-        self._p, self._jac, self._nulls, self._rank_of = problem, None, None, rank_of
-
-    def _null(self, S: np.ndarray) -> np.ndarray:
-        w, V = np.linalg.eigh(S)
-        return V[:, : S.shape[0] - self._rank_of(S)]
-
-    def __call__(self, t: float, W_A: np.ndarray, W_B: np.ndarray) -> Certificate:
-        if self.size > MAX_CERTIFY:
-            return Certificate(True, True, np.nan, np.nan, np.nan, f"converged at t={t:.4g} (not certified: "
-                               f"a state of {self.size} entries is too large for the Jacobian test)")
-        if self._jac is None:
-            self._jac = self._make() or False
-            self._nulls = (self._null(self._p.Sigma_A), self._null(self._p.Sigma_B))
-        dA, dB = self.fn(W_A, W_B)
-        f = np.concatenate([np.ravel(dA), np.ravel(dB)])
-        y = np.concatenate([W_A.ravel(), W_B.ravel()])
-        if self._jac:
-            J, rel = np.asarray(self._jac(t, y), dtype=float), 1e3 * y.size * np.finfo(float).eps
-        else:  # no derived Jacobian (e.g. a user term that is not polynomial): central differences
-            field, h = self.fn.vector_field(), np.cbrt(np.finfo(float).eps) * max(1.0, float(np.abs(y).max()))
-            J = np.column_stack([(field(t, y + h * e) - field(t, y - h * e)) / (2 * h) for e in np.eye(y.size)])
-            rel = np.sqrt(np.finfo(float).eps)
-        J = (J + J.T) / 2  # -∇²L: symmetric up to rounding
-        w, V = np.linalg.eigh(J)
-        tau = rel * float(np.abs(w).max(initial=0.0))
-        T = symmetry_tangents(W_A, W_B, self.names, self._nulls)
-        outside = np.ones(w.size)
-        if T is not None and T.shape[1]:
-            # J vanishes on the flat directions only at a critical point (J(ξ·y) = ξ·f(y)), and
-            # near a rank-deficient W that leakage is not small: an eigenvector counts as flat when
-            # it lies mostly in their span, whatever its eigenvalue.
-            U, sv, _ = np.linalg.svd(T, full_matrices=False)
-            Q = U[:, sv > 1e-10 * sv.max(initial=0.0)]
-            outside = np.linalg.norm(V - Q @ (Q.T @ V), axis=0)
-        curved = (np.abs(w) > tau) & (outside > 0.5)
-        w, V = w[curved], V[:, curved]
-        top = float(w.max(initial=-np.inf))
-        if top > tau:
-            return Certificate(False, False, top, np.nan, np.inf,
-                               f"saddle/plateau at t={t:.4g}: the Hessian has an unstable direction (eigenvalue "
-                               f"{top:.3g} of -∇²L, off the symmetry directions, above rounding {tau:.1e}) while the "
-                               "relative gradient is below grad_tol")
-        gamma = float(np.abs(w).min(initial=np.inf))
-        delta = V @ ((V.T @ f) / w)
-        dist, scale = float(np.linalg.norm(delta)), float(np.linalg.norm(y))
-        if dist > self.eq_tol * scale:
-            return Certificate(False, True, top, gamma, dist,
-                               f"stable but not yet close at t={t:.4g}: Newton distance {dist:.3g} > "
-                               f"eq_tol·‖W‖ = {self.eq_tol * scale:.3g} (γ = {gamma:.3g})")
-        return Certificate(True, True, top, gamma, dist,
-                           f"converged at t={t:.4g}, certified: no unstable direction (top eigenvalue {top:.2g}), "
-                           f"Newton distance {dist:.3g} <= eq_tol·‖W‖ = {self.eq_tol * scale:.3g}")
+def slowest_time(p) -> float:
+    r"""$1/g_k$, $g_k$ the $k$-th singular value of $C = A\Sigma_z B^\top$, $k = \min(m, \mathrm{rank}\,C)$: the
+    slowest rate of the flow's signal modes (from thin factors; inf when $C = 0$)."""
+    _, RA = np.linalg.qr(p.A)
+    _, RB = np.linalg.qr(p.B)
+    s = np.linalg.svd(RA @ p.Sigma_z @ RB.T, compute_uv=False)
+    s = s[s > 1e-12 * s.max(initial=0.0)] if s.size and s.max() > 0 else s[:0]
+    return 1.0 / float(s[min(p.m, s.size) - 1]) if s.size else np.inf
 
 
 class _Stop(Exception):
@@ -169,6 +85,7 @@ def solve_certified(system, t_end: float, method: str, jac_fn, rtol: float, atol
     # Evaluations without an accepted step before the step size counts as collapsed (several
     # finite-difference Jacobians of the state fit in it).
     max_stall = max(20_000, 10 * system.y0.size)
+    watch = HorizonWatch(t_end, reach=np.inf if tol is None else 1e4 * slowest_time(certifier._p))
 
     def f(t: float, y: np.ndarray) -> np.ndarray:
         # Bounded work: a collapsing step size (LSODA at t_end = 1e-300, λ = 1e308, a huge init on
@@ -179,8 +96,9 @@ def solve_certified(system, t_end: float, method: str, jac_fn, rtol: float, atol
             raise _Stop(f"no step accepted in {max_stall} right-hand-side evaluations at t={seen[0]:.4g}: the "
                         "step size collapsed (a very stiff or ill-scaled problem)")
         if evals[0] > max_nfev:
-            raise _Stop(f"stopped after {max_nfev:.3g} right-hand-side evaluations at t={seen[0]:.4g}: the step "
-                        "size collapsed (raise the budget with numerics.budget(max_nfev=...) / --max-steps)")
+            raise _Stop(f"stopped after {max_nfev:.3g} right-hand-side evaluations at t={seen[0]:.4g}: the "
+                        "evaluation budget is spent before t_end (a stiff flow or a collapsed step size; raise the "
+                        "budget with numerics.budget(max_nfev=...) / --max-steps)")
         out = f_raw(t, y)
         if not np.all(np.isfinite(out)) and np.all(np.isfinite(y)):
             raise _Stop(f"the right-hand side overflowed float64 at t={t:.4g} (‖W‖ = {np.linalg.norm(y):.3g})")
@@ -202,6 +120,10 @@ def solve_certified(system, t_end: float, method: str, jac_fn, rtol: float, atol
                         "cannot be reached (the step size collapsed, or t_end is far beyond the dynamics)")
         seen[:] = (t, y.copy())  # the last point of the solution the solver reported
         stall[0] = 0
+        far = watch.accepted(t, evals[0])
+        if far is not None:
+            raise _Stop(f"{far}; ‖W‖ = {np.linalg.norm(y):.3g} (a stiff flow: its fastest rate grows like ‖W‖², "
+                        "or t_end far beyond the dynamics)")
         return max_norm - float(np.linalg.norm(y)) if np.all(np.isfinite(y)) else -1.0
 
     def converged(t: float, y: np.ndarray) -> float:
@@ -220,7 +142,8 @@ def solve_certified(system, t_end: float, method: str, jac_fn, rtol: float, atol
     kwargs = {"jac": jac_fn} if jac_fn is not None else {}
     if ivp is not None:  # a compiled stand-in for solve_ivp (`_rk_ivp`) runs the same events from these counters
         kwargs["state"] = {"thr": thr, "armed": armed, "evals": evals, "seen": seen, "stall": stall, "tiny": tiny,
-                           "max_nfev": max_nfev, "max_stall": max_stall, "max_norm": max_norm, "t_end": t_end, "n": n}
+                           "max_nfev": max_nfev, "max_stall": max_stall, "max_norm": max_norm, "t_end": t_end, "n": n,
+                           "watch": watch}
     # Dense output keeps every step's interpolant (DOP853: 7 state vectors a step), which
     # for a full state of m·d = 10⁵ entries is gigabytes: only for small states.
     dense = system.y0.size <= dense_limit
@@ -272,6 +195,9 @@ def solve_certified(system, t_end: float, method: str, jac_fn, rtol: float, atol
         if cert.ok:
             status = "converged"
             break
+        if not cert.decided:
+            status = "uncertified"
+            break
         if cert.stable:  # aim the next stop at the distance the certificate asks for
             thr[0] = min(thr[0], 0.5 * certifier.eq_tol * cert.gamma)
         armed[0] = cert.stable
@@ -279,7 +205,8 @@ def solve_certified(system, t_end: float, method: str, jac_fn, rtol: float, atol
     if status == "completed" and cert is not None and not cert.ok:
         # Past a saddle the gradient may never rise enough to re-arm the event: judge the end point.
         end = check(t_stop, ys[-1][:, -1])
-        status = "converged" if end.ok else "plateau" if not end.stable else "completed"
+        status = ("converged" if end.ok else "plateau" if not end.stable else "uncertified" if not end.decided
+                  else "completed")
         reason = (f"reached t_end on a saddle/plateau: {end.reason}" if not end.stable
                   else f"{end.reason} (after an earlier stop: {reason})" if end.ok
                   else f"reached t_end before convergence could be certified: {end.reason}")

@@ -142,3 +142,50 @@ def test_solver_runs_that_cannot_progress_end_failed_with_the_reason():
     q = numerics.Problem(A=np.eye(3)[:, :2] * 1e140, B=np.eye(4)[:, :2] * 1e140, m=2)
     tr = numerics.integrate(q, *numerics.random_init(q, 1.0, 0), 1.0)
     assert tr.status == "failed" and "overflowed float64" in tr.message and tr.nfev == 1
+
+
+def _settled_step(message: str) -> float:
+    return float(message.split("settled near h = ")[1].split(" ")[0])
+
+
+def test_a_horizon_out_of_reach_fails_after_a_few_hundred_steps():
+    """`cdyn train` with eta = 1e300 integrates the flow to t = 1e300 (no stopping test): DOP853 sat at its stability
+    limit for 10⁴ steps (150,590 evaluations, 12-23 s) before the no-progress rule gave up. The step sizes now
+    project the evaluations t_end needs, and the run ends as soon as that is beyond 100× the budget."""
+    p = numerics.default_problem()
+    with deadline(30.0):
+        tr = numerics.integrate(p, *numerics.random_init(p, 1e-3, 0), 1e300, n_points=21)
+    assert tr.status == "failed" and tr.message.startswith("t_end = 1e+300 is out of reach")
+    assert tr.nfev < 30_000 and 0.0 < tr.t_stop < 1e4
+    # With a convergence test the same horizon is fine: the run ends converged (the peak test above).
+
+
+def test_a_huge_init_is_stiff_and_fails_at_once_with_the_reason():
+    """An init of scale 1e5 with the full loss crawled to the evaluation limit. Diagnosis: the quartic `neg` term
+    makes the fastest rate of the flow grow like ‖W‖², so an explicit method's stable step shrinks like 1/scale²:
+    the settled step sizes at scales 1e4 and 1e5 differ by 100 (to within the jitter of the step control)."""
+    p = numerics.default_problem()
+    steps = {}
+    with deadline(60.0):
+        for scale in (1e4, 1e5):
+            tr = numerics.integrate(p, *numerics.random_init(p, scale, 0), 200.0)
+            assert tr.status == "failed" and "t_end = 200 is out of reach" in tr.message and "stiff" in tr.message
+            assert tr.nfev < 30_000 and tr.t_stop < 1e-3
+            steps[scale] = _settled_step(tr.message)
+    assert 50 < steps[1e4] / steps[1e5] < 200
+    # With grad_tol the projection is to the data's time scale (1e4/g_k), not to t_end: still out of reach.
+    tr = numerics.integrate(p, *numerics.random_init(p, 1e5, 0), 1e300, grad_tol=1e-6)
+    assert tr.status == "failed" and "(the data's time scale) is out of reach" in tr.message and tr.nfev < 30_000
+
+
+def test_train_with_a_huge_step_ends_quickly(tmp_path, capsys):
+    import json
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[train]\neta = 1e300\n")
+    with deadline(60.0):
+        assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "o")]) == 0
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["runs"][0]["status"] == "diverged" and summary["runs"][0]["nfev"] == 1
+    assert summary["flow"]["status"] == "failed" and "out of reach" in summary["flow"]["message"]
+    assert summary["flow"]["nfev"] < 30_000

@@ -54,3 +54,70 @@ def test_default_instance_still_converges_early():
     p = numerics.default_problem()
     tr = numerics.integrate(p, *numerics.random_init(p, 1e-3, 0), 500.0, grad_tol=GRAD_TOL)
     assert tr.status == "converged" and tr.t_stop < 500.0 and "certified" in tr.message
+
+
+# --- user terms: symmetries are verified on the loss, never assumed -----------------------------
+
+@pytest.fixture
+def user_terms():
+    """`negu`: the built-in neg under another name (so GL(m) is not known in advance); `ridge`: ν/2‖W‖²,
+    which leaves only the O(m) orbit (none for m = 1)."""
+    import sympy as sp
+
+    from cdyn import theory
+    S = theory.symbols
+    neg = theory.get_term("neg")
+    theory.register_term("negu", neg.expr, weight=neg.weight)
+    theory.register_term("ridge", sp.Trace(S.W_A * S.W_A.T) + sp.Trace(S.W_B * S.W_B.T),
+                         weight=sp.Symbol("nu", nonnegative=True) / 2)
+    yield
+    theory.unregister_term("negu")
+    theory.unregister_term("ridge")
+
+
+def _loss(p, terms):
+    return numerics.flow_function(p, terms).loss
+
+
+def test_symmetries_are_found_by_evaluating_the_loss(user_terms):
+    from cdyn.numerics._certificate import symmetries
+
+    p = numerics.random_problem([1.0, 0.5], [1.0, 0.6], d_A=4, d_B=4, m=2, noise_A=0.0, noise_B=0.0,
+                                seed=0).replace(params={"nu": 0.05})
+    W_A, W_B = numerics.random_init(p, 0.3, 0)
+    nulls = tuple(np.linalg.eigh(S)[1][:, :2] for S in (p.Sigma_A, p.Sigma_B))  # ker Σ: r = 2 of d = 4
+    assert symmetries(_loss(p, ("pos", "negu")), W_A, W_B, nulls) == ("GL", True)
+    assert symmetries(_loss(p, ("pos", "negu", "ridge")), W_A, W_B, nulls) == ("O", False)
+    q = p.replace(m=1)
+    W_A, W_B = numerics.random_init(q, 0.3, 0)
+    assert symmetries(_loss(q, ("pos", "negu", "ridge")), W_A, W_B, nulls) == (None, False)
+
+
+@pytest.mark.parametrize("m, terms", [(2, ("pos", "negu")), (2, ("pos", "negu", "ridge")),
+                                      (1, ("pos", "negu", "ridge"))])
+def test_user_terms_converge_certified(user_terms, m, terms):
+    """GL(2), O(2) and no symmetry at all: each verified, then the run is certified as for the built-in terms."""
+    p = numerics.random_problem([1.0, 0.5], [1.0, 0.6], d_A=4, d_B=4, m=m, noise_A=0.1, noise_B=0.1,
+                                seed=0).replace(params={"nu": 0.05})
+    tr = numerics.integrate(p, *numerics.random_init(p, 1e-2, 0), 5000.0, terms, grad_tol=GRAD_TOL)
+    assert tr.status == "converged" and "certified" in tr.message, tr.message
+    f = numerics.flow_function(p, terms)
+    assert f.grad_norm(tr.W_A[-1], tr.W_B[-1]) < 1e-5
+
+
+def test_a_flat_direction_that_is_no_symmetry_is_uncertified(user_terms):
+    """At W = 0 with ν = σ₁(C), the Hessian of pos + ridge (m = 1) has a zero eigenvalue, along the top singular
+    pair of C: no symmetry (none exists for m = 1), so the stop cannot be certified; with ν above σ₁ it can."""
+    from cdyn.numerics._certify import Certifier
+
+    p = numerics.random_problem([1.0, 0.5], [1.0, 0.6], d_A=4, d_B=4, m=1, noise_A=0.1, noise_B=0.1, seed=0)
+    sigma1 = float(np.linalg.svd(p.C, compute_uv=False)[0])
+    zero = (np.zeros((1, 4)), np.zeros((1, 4)))
+    for nu, verdict in ((sigma1, "uncertified"), (sigma1 + 0.1, "converged")):
+        q = p.replace(params={"nu": nu})
+        terms = ("pos", "negu", "ridge")
+        cert = Certifier(q, terms, 1e-3, lambda: numerics._integrate._weight_system(q, terms, *zero, "full").make_jac())
+        c = cert(0.0, *zero)
+        assert ("converged" if c.ok else "uncertified" if not c.decided else "other") == verdict, c.reason
+    assert "zero-curvature direction" in Certifier(p.replace(params={"nu": sigma1}), terms, 1e-3, lambda: None)(
+        0.0, *zero).reason

@@ -1,0 +1,250 @@
+r"""The certificate of `_certify` without forming the Hessian: for states of thousands of entries.
+
+The dense test eigen-decomposes $J = -\nabla^2 L$ ($n^2$ numbers, $O(n^3)$). Here $J$ is only
+applied to vectors:
+
+* **Hessian-vector products** $Jv$ from the directional derivative derived in `theory`
+  ($J[V] = \tfrac{d}{d\varepsilon}F(W + \varepsilon V)$, compiled on the *structured* form, so
+  no $d\times d$ moment is formed), exact up to rounding; for a flow that is not polynomial
+  (a user term with an inverse), central differences of the flow along $v$, whose error is
+  estimated by Richardson's comparison of steps $h$ and $2h$ and added to the rounding level $\tau$.
+* **Symmetries** are projected out: $P$ is the orthogonal projector onto the complement of the
+  known flat directions (`symmetry_tangents`, plus moves of a row along $\ker\Sigma$, applied
+  as $V \mapsto V R R^\top$ with $R$ an orthonormal basis of $\mathrm{range}\,\Sigma$, never as
+  $n\times m d$ columns). The operator $B = -PJP + c\,(I - P)$ has the spectrum of $-J$ on the
+  complement and puts the flat directions at $c > \|J\|$, out of the way.
+* **Smallest eigenvalues** of $B$ by Lanczos (`eigsh`, deterministic start vector). A Ritz
+  vector $x \perp$ symmetries with Rayleigh quotient $x^\top B x < -\tau$ *proves* an unstable
+  direction (min-max), whatever the convergence. Otherwise the smallest Ritz value $\theta$ with
+  residual $\|r\|$ gives $\gamma = \theta - \|r\|$, trusted as a lower bound of the curvature on
+  the complement (Lanczos from a generic start finds the bottom of the spectrum).
+* **Distance**: the Newton step $\delta = B^{-1}Pf$ by conjugate gradients ($B \succ 0$ there);
+  $\|y - y^*\| \le \|\delta\| + \|r_{CG}\|/\gamma$ to first order, and never more than $\|Pf\|/\gamma$.
+
+For terms whose symmetries are not known in advance (user terms) the candidates ($GL(m)$, its
+$O(m)$ part, moves along $\ker\Sigma$) are kept only if the loss, evaluated along their orbits, is
+constant (`symmetries`). A flat Ritz direction ($|\theta| \le \tau$) left after projecting them
+out leaves the stop *undecided*: the run ends `uncertified`, never `converged`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Callable
+
+import numpy as np
+from scipy.sparse.linalg import LinearOperator, cg, eigsh
+
+from cdyn import theory
+
+from ._certificate import MAX_MATRIX_FREE, Certificate, Certifier, symmetries, tangents, unstable, unverified
+from ._compile import compile_exprs
+from ._problem import Problem
+from ._structured import noise_kinds, values_for
+
+EPS = float(np.finfo(float).eps)
+
+
+@lru_cache(maxsize=32)
+def _hvp_code(terms: tuple, dims_key: tuple, noise: tuple[str, str]):
+    names = tuple(t.name for t in terms)
+    flow = theory.structured_flow(names, *noise)
+    S = theory.symbols
+    jac = theory.jacobian({"dW_A": flow.dW_A, "dW_B": flow.dW_B}, (S.W_A, S.W_B), S.SYMMETRIC)
+    vA, vB = jac.directions()
+    return compile_exprs({"JA": jac.directional["dW_A"], "JB": jac.directional["dW_B"]}, dict(dims_key), "hvp",
+                         varying=("W_A", "W_B", vA.name, vB.name), symmetric=S.SYMMETRIC)
+
+
+def hvp(p: Problem, names: tuple[str, ...], W_A: np.ndarray, W_B: np.ndarray,
+        field: Callable[[float, np.ndarray], np.ndarray]) -> tuple[Callable[[np.ndarray], np.ndarray], float, str]:
+    r"""`(v -> Jv, error level relative to |J|, how)` at $(W_A, W_B)$ on the flat state."""
+    m, dA, dB = p.m, p.d_A, p.d_B
+    n = m * dA
+    y = np.concatenate([W_A.ravel(), W_B.ravel()])
+    try:
+        objs = tuple(theory.get_term(t) for t in names)
+        dims_key = tuple(sorted(p.dims.items(), key=lambda kv: kv[0].name))
+        code = _hvp_code(objs, dims_key, noise_kinds(p)[0])
+        fn = code.bind(**values_for(p, code.constants))
+
+        def apply(v: np.ndarray) -> np.ndarray:
+            ja, jb = fn(W_A, W_B, v[:n].reshape(m, dA), v[n:].reshape(m, dB))
+            return np.concatenate([np.broadcast_to(ja, (m, dA)).ravel(), np.broadcast_to(jb, (m, dB)).ravel()])
+
+        return apply, _defect(apply, y.size), "analytic"
+    except theory.NotPolynomial:
+        pass
+    # h balances truncation, O(h² f'''), against rounding, O(ε‖f‖/h), at the state's scale.
+    h = np.cbrt(EPS) * max(1.0, float(np.abs(y).max()))
+
+    def fd(v: np.ndarray, step: float = h) -> np.ndarray:
+        return (field(0.0, y + step * v) - field(0.0, y - step * v)) / (2 * step)
+
+    rng = np.random.default_rng(0)
+    err, size = 0.0, 0.0
+    for _ in range(3):  # Richardson: J_h v - J_2h v ≈ -3·(truncation error of J_h v)
+        v = rng.standard_normal(y.size)
+        v /= np.linalg.norm(v)
+        a, b = fd(v), fd(v, 2 * h)
+        err, size = max(err, float(np.linalg.norm(a - b))), max(size, float(np.linalg.norm(a)))
+    return fd, max(_defect(fd, y.size), 10.0 * err / max(size, 1e-300)), "central differences"
+
+
+def _defect(J: Callable[[np.ndarray], np.ndarray], n: int) -> float:
+    r"""The rounding level of $v \mapsto Jv$ relative to $\|Jv\|$, measured: $J$ is linear, so
+    $\|J(u+v) - Ju - Jv\|$ is rounding alone (10× its largest value on three random pairs, and at
+    least $10\sqrt n\,\varepsilon$)."""
+    rng = np.random.default_rng(3)
+    worst = 0.0
+    for _ in range(3):
+        u, v = rng.standard_normal(n), rng.standard_normal(n)
+        u, v = u / np.linalg.norm(u), v / np.linalg.norm(v)
+        Ju, Jv = J(u), J(v)
+        size = max(float(np.linalg.norm(Ju)), float(np.linalg.norm(Jv)), 1e-300)
+        worst = max(worst, float(np.linalg.norm(J(u + v) - Ju - Jv)) / size)
+    return max(10.0 * worst, 10.0 * np.sqrt(n) * EPS)
+
+
+def _range_basis(F: np.ndarray) -> np.ndarray:
+    """Orthonormal basis of range(F) (rank relative to the largest singular value)."""
+    if F.shape[1] == 0:
+        return F
+    U, s, _ = np.linalg.svd(F, full_matrices=False)
+    return U[:, s > 1e-10 * s.max(initial=0.0)] if s.size and s.max() > 0 else U[:, :0]
+
+
+def sigma_ranges(p: Problem) -> tuple[np.ndarray | None, np.ndarray | None]:
+    r"""Orthonormal bases of range $\Sigma_A$, range $\Sigma_B$ from the thin factors (None: all of $\mathbb R^d$)."""
+    (ka, kb), _ = noise_kinds(p)
+    w, V = np.linalg.eigh(p.Sigma_z)
+    root = V * np.sqrt(np.clip(w, 0.0, None))
+    out = []
+    for kind, F, X in ((ka, p.A, p.A_xi), (kb, p.B, p.B_xi)):
+        if kind == "isotropic":
+            out.append(None)
+            continue
+        R = _range_basis(np.hstack([F @ root, X]) if kind == "thin" else F @ root)
+        out.append(None if R.shape[1] == R.shape[0] else R)
+    return out[0], out[1]
+
+
+class Projector:
+    r"""$P$: the orthogonal projector onto the complement of the known flat directions."""
+
+    def __init__(self, shapes: tuple[tuple[int, int], tuple[int, int]], ranges, tangents: np.ndarray | None):
+        (self.m, self.dA), (_, self.dB) = shapes
+        self.ranges = ranges
+        self.Q = np.zeros((self.m * (self.dA + self.dB), 0))
+        if tangents is not None and tangents.shape[1]:
+            T = np.column_stack([self._rows(t) for t in tangents.T])
+            self.Q = _range_basis(T)
+
+    def _rows(self, v: np.ndarray) -> np.ndarray:
+        n = self.m * self.dA
+        parts = []
+        for blk, R, d in ((v[:n], self.ranges[0], self.dA), (v[n:], self.ranges[1], self.dB)):
+            V = blk.reshape(self.m, d)
+            parts.append((V if R is None else (V @ R) @ R.T).ravel())
+        return np.concatenate(parts)
+
+    def __call__(self, v: np.ndarray) -> np.ndarray:
+        w = self._rows(v)
+        return w - self.Q @ (self.Q.T @ w)
+
+
+def smallest(op: Callable[[np.ndarray], np.ndarray], n: int, k: int, norm: float,
+             tol: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """k smallest eigenpairs of the symmetric operator `op` (Lanczos), with their residual norms."""
+    A = LinearOperator((n, n), matvec=op, dtype=float)
+    v0 = np.random.default_rng(1).standard_normal(n)  # deterministic: same state, same certificate
+    k = min(k, n - 2)
+    try:
+        w, V = eigsh(A, k=k, which="SA", v0=v0, tol=tol, maxiter=max(2000, 20 * n))
+    except Exception as err:  # ArpackNoConvergence: keep what converged
+        w, V = getattr(err, "eigenvalues", np.zeros(0)), getattr(err, "eigenvectors", np.zeros((n, 0)))
+    order = np.argsort(w)
+    w, V = w[order], V[:, order]
+    res = np.array([np.linalg.norm(op(V[:, i]) - w[i] * V[:, i]) for i in range(w.size)])
+    return w, V, res
+
+
+def norm_estimate(op: Callable[[np.ndarray], np.ndarray], n: int) -> float:
+    """$\\|J\\|_2$ to a few digits (largest-magnitude Ritz value)."""
+    A = LinearOperator((n, n), matvec=op, dtype=float)
+    w = eigsh(A, k=1, which="LM", v0=np.random.default_rng(2).standard_normal(n), tol=1e-3,
+              return_eigenvectors=False, maxiter=max(1000, 10 * n))
+    return float(np.abs(w).max())
+
+
+def conjugate_gradient_distance(op: Callable[[np.ndarray], np.ndarray], n: int, rhs: np.ndarray,
+                                gamma: float) -> float:
+    r"""$\|\delta\| + \|r\|/\gamma$ for $B\delta = Pf$ solved by CG: an upper bound of $\|B^{-1}Pf\|$."""
+    A = LinearOperator((n, n), matvec=op, dtype=float)
+    delta, _ = cg(A, rhs, rtol=1e-8, atol=0.0, maxiter=max(200, 2 * n))
+    r = float(np.linalg.norm(op(delta) - rhs))
+    return min(float(np.linalg.norm(delta)) + r / gamma, float(np.linalg.norm(rhs)) / gamma)
+
+
+def matrix_free_certificate(cert: Certifier, t: float, W_A: np.ndarray, W_B: np.ndarray) -> Certificate:
+    """The test of the module docstring with Hessian-vector products only (`_certify_mf`)."""
+    from ._flowfn import flow_function
+
+    p, names = cert._p, cert.names
+    if cert.size > MAX_MATRIX_FREE:
+        return Certificate(False, True, np.nan, np.nan, np.nan,
+                           f"uncertified at t={t:.4g}: a state of {cert.size} entries is beyond the matrix-free "
+                           f"certificate's limit of {MAX_MATRIX_FREE}", decided=False)
+    fs = flow_function(p, names, path="structured")
+    dA, dB = fs(W_A, W_B)
+    f = np.concatenate([np.ravel(dA), np.ravel(dB)])
+    y = np.concatenate([W_A.ravel(), W_B.ravel()])
+    n = y.size
+    J, rel, how = hvp(p, names, W_A, W_B, fs.vector_field())
+    ranges = sigma_ranges(p)
+    if set(names) <= {"pos", "neg"}:
+        group, ker = "GL", True
+    elif set(names) <= {"pos", "neg", "wd"}:
+        group, ker = "O", False
+    else:
+        group, ker = symmetries(cert.fn.loss, W_A, W_B, ranges, ranges=True)
+    none = (np.zeros((p.d_A, 0)), np.zeros((p.d_B, 0)))
+    P = Projector(((p.m, p.d_A), (p.m, p.d_B)), ranges if ker else (None, None), tangents(W_A, W_B, group, none))
+    norm = norm_estimate(lambda v: P(J(P(v))), n)
+    tau, c = rel * norm, 2.0 * norm if norm > 0 else 1.0
+
+    def B(v: np.ndarray) -> np.ndarray:
+        pv = P(v)
+        return -P(J(pv)) + c * (v - pv)
+
+    w, V, res = smallest(B, n, 3, norm, tol=1e-10)
+    rq = np.array([V[:, i] @ B(V[:, i]) for i in range(w.size)])
+    if rq.size and rq.min() < -tau:  # a Rayleigh quotient below zero: an unstable direction, proven
+        return unstable(t, float(-rq.min()), tau)
+    flat = np.abs(w) <= tau + res
+    curved = ~flat
+    if not curved.any():
+        return Certificate(False, True, np.nan, np.nan, np.nan, f"uncertified at t={t:.4g}: the {w.size} "
+                           "smallest curvatures found are all zero (flat directions beyond the known symmetries)",
+                           decided=False)
+    gamma = float((w[curved] - res[curved]).min())
+    if gamma <= tau:
+        return Certificate(False, True, float(-w.min()), np.nan, np.nan, f"uncertified at t={t:.4g}: the smallest "
+                           f"curvature {w[curved].min():.3g} is not resolved (residual {res[curved].max():.2g}, "
+                           f"rounding {tau:.1e})", decided=False)
+    if flat.any():
+        return Certificate(False, True, float(-w.min()), gamma, np.nan,
+                           f"uncertified at t={t:.4g}: {unverified(V[:, flat])}", decided=False)
+    Z = V[:, flat]
+    rhs = P(f)
+    rhs = rhs - Z @ (Z.T @ rhs)
+    dist = conjugate_gradient_distance(lambda v: B(v) + c * (Z @ (Z.T @ v)), n, rhs, gamma)
+    scale, top = float(np.linalg.norm(y)), float(-w.min())
+    if dist > cert.eq_tol * scale:
+        return Certificate(False, True, top, gamma, dist,
+                           f"stable but not yet close at t={t:.4g}: Newton distance {dist:.3g} > "
+                           f"eq_tol·‖W‖ = {cert.eq_tol * scale:.3g} (γ = {gamma:.3g}; matrix-free, {how})")
+    return Certificate(True, True, top, gamma, dist,
+                       f"converged at t={t:.4g}, certified matrix-free ({how} Hessian-vector products, Lanczos): "
+                       f"no unstable direction (smallest curvature {gamma:.2g}), Newton distance {dist:.3g} <= "
+                       f"eq_tol·‖W‖ = {cert.eq_tol * scale:.3g}")

@@ -1,0 +1,102 @@
+"""The matrix-free certificate (`_certify_mf`): `converged` needs a certificate for states over 1000 entries too.
+
+Before, a state of more than `MAX_CERTIFY` entries was reported `converged` with "not certified" in the message.
+Large stiff instances are built by padding the stiff d = 4 instances of `test_certify.py` (spectra [1, s], κ_C = 1/s²
+from 1.1e3 to 1e6, no noise) with 296 unseen coordinates per view: the flow, its equilibria and saddles are those
+of the small instance, the padded rows are moves along ker Σ (flat), and the state has 2·2·300 = 1200 entries.
+The small instance is the oracle: its dense Hessian (central differences, `equilibrium_distance`) is independent
+of the Hessian-vector products and Lanczos iterations under test.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cdyn import numerics
+from cdyn.numerics import _certify, _certify_mf
+
+GRAD_TOL = 1e-6
+D = 300
+TERMS = ("pos", "neg")
+
+
+def pair(s: float, noise: float = 0.0):
+    small = numerics.random_problem([1.0, s], [1.0, s], d_A=4, d_B=4, m=2, noise_A=noise, noise_B=noise, seed=0)
+    pad = np.zeros((D - 4, 2))
+    big = numerics.Problem(A=np.vstack([small.A, pad]), B=np.vstack([small.B, pad]), A_xi=noise, B_xi=noise, m=2)
+    return small, big
+
+
+def widen(W: np.ndarray) -> np.ndarray:
+    return np.hstack([W, np.zeros((W.shape[0], D - W.shape[1]))])
+
+
+def certifier(p) -> _certify.Certifier:
+    return _certify.Certifier(p, TERMS, np.sqrt(GRAD_TOL), lambda: None)
+
+
+@pytest.mark.parametrize("s", [0.03, 0.01, 1e-3])
+def test_large_stiff_equilibrium_is_certified_matrix_free(s):
+    small, big = pair(s)
+    assert big.m * (big.d_A + big.d_B) > _certify.MAX_CERTIFY
+    W_A0, W_B0 = numerics.random_init(small, 1e-3, 0)
+    tr = numerics.integrate(big, widen(W_A0), widen(W_B0), 1e7, grad_tol=GRAD_TOL, path="reduced")
+    assert tr.status == "converged" and "certified matrix-free" in tr.message, tr.message
+    W_A, W_B = tr.W_A[-1], tr.W_B[-1]
+    assert np.abs(W_A[:, 4:]).max() < 1e-12 and np.abs(W_B[:, 4:]).max() < 1e-12  # the flow never leaves range(A)
+    # The oracle: the dense central-difference Hessian of the small instance at the same point.
+    ed = numerics.equilibrium_distance(small, W_A[:, :4], W_B[:, :4])
+    scale = np.sqrt(np.sum(W_A**2) + np.sum(W_B**2))
+    assert ed.stable and ed.gap > 10
+    assert ed.distance <= 2 * np.sqrt(GRAD_TOL) * scale  # eq_tol = sqrt(grad_tol), 2x for the FD Hessian
+    assert abs(numerics.kappa(big, W_A, W_B) - numerics.kappa_limit(big)) < 1e-2
+
+
+@pytest.mark.parametrize("s", [0.03, 1e-3])
+def test_large_saddle_is_not_certified(s):
+    """On the plateau (t = 1000: the strong mode has settled, the weak one has not grown) an unstable direction
+    is found; the dense test on the small instance agrees that the point is a saddle."""
+    small, big = pair(s)
+    W = numerics.random_init(small, 1e-3, 0)
+    tr = numerics.integrate(small, *W, 1000.0, n_points=2)
+    W_A, W_B = tr.W_A[-1], tr.W_B[-1]
+    cert = certifier(big)(1000.0, widen(W_A), widen(W_B))
+    assert not cert.ok and not cert.stable and "unstable direction" in cert.reason
+    dense = _certify.Certifier(small, TERMS, np.sqrt(GRAD_TOL), lambda: numerics._integrate._weight_system(
+        small, TERMS, *W, "full").make_jac())(1000.0, W_A, W_B)
+    assert not dense.stable
+    # A Rayleigh quotient above rounding proves an eigenvalue of J at least that large: below the dense top one.
+    assert 0 < cert.top <= dense.top * (1 + 1e-6)
+
+
+def test_large_plateau_run_does_not_end_converged():
+    small, big = pair(1e-3)
+    W_A0, W_B0 = numerics.random_init(small, 1e-3, 0)
+    tr = numerics.integrate(big, widen(W_A0), widen(W_B0), 3e4, grad_tol=GRAD_TOL, path="reduced")
+    assert tr.status in ("plateau", "completed") and tr.message, tr.message
+    assert numerics.kappa(big, tr.W_A[-1], tr.W_B[-1]) > 1e5  # indeed far from the limit 1
+
+
+def test_matrix_free_agrees_with_the_dense_certificate():
+    """A state of 400 entries, under MAX_CERTIFY, certified both ways: same verdict, same γ and distance."""
+    p = numerics.random_problem([1.0, 0.7], [1.0, 0.6], d_A=100, d_B=100, m=2, noise_A=0.1, noise_B=0.1, seed=1)
+    tr = numerics.integrate(p, *numerics.random_init(p, 1e-2, 0), 3000.0, grad_tol=GRAD_TOL)
+    assert tr.status == "converged"
+    W_A, W_B = tr.W_A[-1], tr.W_B[-1]
+    make = lambda: numerics._integrate._weight_system(p, TERMS, W_A, W_B, "full").make_jac()  # noqa: E731
+    cert = _certify.Certifier(p, TERMS, np.sqrt(GRAD_TOL), make)
+    dense, free = cert(tr.t_stop, W_A, W_B), _certify_mf.matrix_free_certificate(cert, tr.t_stop, W_A, W_B)
+    assert dense.ok and free.ok
+    # γ: Lanczos to tol 1e-10 on an operator of norm ~1 against a dense eigh; the distance: ‖J⁺f‖ (dense) against
+    # the CG Newton step plus its residual bound (an upper bound, equal to first order).
+    assert abs(free.gamma - dense.gamma) <= 1e-6 * dense.gamma
+    assert dense.distance * (1 - 1e-6) <= free.distance <= dense.distance * 1.01
+
+
+def test_too_large_a_state_is_uncertified_not_converged(monkeypatch):
+    small, big = pair(0.03)
+    W = numerics.random_init(small, 1e-3, 0)
+    monkeypatch.setattr(_certify_mf, "MAX_MATRIX_FREE", 100)
+    tr = numerics.integrate(big, widen(W[0]), widen(W[1]), 1e7, grad_tol=GRAD_TOL, path="reduced")
+    assert tr.status == "uncertified" and "beyond the matrix-free certificate's limit" in tr.message
