@@ -109,6 +109,10 @@ def verify(
     max_memory: str = typer.Option(None, "--max-memory", help="Memory budget of each check, e.g. 16G (default 4G)."),
     max_steps: float = typer.Option(None, "--max-steps",
                                     help="Budget of GD/SGD steps (default 1e7) and of a flow's RHS evaluations (default 1e6)."),
+    workers: int = typer.Option(None, "--workers", help="Run the claims on an embedded Dask cluster of N single-threaded "
+                                                        "worker processes (same results.json) [default: serial]."),
+    scheduler: str = typer.Option(None, "--scheduler", help="Run the claims on the Dask cluster at this address, e.g. "
+                                                            "tcp://127.0.0.1:8786 [default: serial]."),
 ) -> None:
     """Check every claim of THEORY §7 with Hypothesis; write report/ (table, counterexamples, figures)."""
     if replay is not None:
@@ -121,6 +125,10 @@ def verify(
         raise ValueError(f"seed: must be >= 0, got {seed}")
     if fmt not in ("png", "pdf", "svg"):
         raise ValueError(f"format: expected png, pdf or svg, got {fmt!r}")
+    engine = workers is not None or scheduler is not None
+    if engine:
+        from ._verify_dask import check_engine
+        check_engine(scheduler, workers)  # bad count, bad or unreachable address: before any work
     chosen = claims_pkg.select(claims)
     err = Console(stderr=True)
     t0 = time.perf_counter()
@@ -138,7 +146,11 @@ def verify(
             bar.update(task, completed=min(calls, total), description=f"{claim.id} ({phase})")
 
         results = []
-        for c in chosen:
+        if engine:
+            from ._verify_dask import run_on_engine
+            results = run_on_engine(chosen, examples=examples, seed=seed, scheduler=scheduler, workers=workers,
+                                    bar=bar, tasks=tasks, progress=progress)
+        for c in [] if engine else chosen:
             results.append(claims_pkg.run_claim(c, examples=examples, seed=seed, progress=progress))
             r = results[-1]
             bar.update(tasks[c.id], completed=bar.tasks[tasks[c.id]].total, description=f"{c.id}: {r.result}")

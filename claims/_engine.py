@@ -249,8 +249,17 @@ def _starts(claim: Claim, memo: dict[str, CheckResult | BaseException]) -> list[
 
 
 def run_claims(claims: list[Claim], *, examples: int | None = None, seed: int = 0,
-               progress: Progress | None = None) -> list[ClaimResult]:
-    """Run each claim in order with the same seed."""
+               progress: Progress | None = None, client: Any = None) -> list[ClaimResult]:
+    """Run each claim in order with the same seed.
+
+    With a `distributed.Client` (`cdyn._cluster.dask_client()`), one task per claim on its
+    workers (`claims._distributed`): the same results, in the same order. A claim or term
+    registered in this process that cannot be sent there is refused (`ValueError` naming it).
+    """
+    if client is not None:
+        from ._distributed import run_claims_distributed
+
+        return run_claims_distributed(claims, client, examples=examples, seed=seed, progress=progress)
     return [run_claim(c, examples=examples, seed=seed, progress=progress) for c in claims]
 
 

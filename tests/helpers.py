@@ -50,3 +50,77 @@ def central_difference(f, X: np.ndarray, h: float) -> np.ndarray:
 
 def rel_err(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300))
+
+
+# --- A remote Dask cluster on localhost (a `dask scheduler` + `dask worker` pair), for the engine tests ---
+
+import os as _os
+import re as _re
+import shutil as _shutil
+import subprocess as _subprocess
+import sys as _sys
+import time as _time
+from pathlib import Path as _Path
+
+import pytest as _pytest
+
+
+def _dask_cli() -> list[str]:
+    """The `dask` command of this interpreter's environment."""
+    exe = _Path(_sys.executable).with_name("dask")
+    return [str(exe)] if exe.exists() else [_shutil.which("dask") or "dask"]
+
+
+def _scheduler_address(proc: _subprocess.Popen, log: _Path, timeout: float) -> str:
+    """The `tcp://host:port` a `dask scheduler --port 0` prints once it listens."""
+    end = _time.monotonic() + timeout
+    while _time.monotonic() < end:
+        m = _re.search(r"Scheduler at:\s+(tcp://\S+)", log.read_text(errors="replace"))
+        if m:
+            return m.group(1)
+        if proc.poll() is not None:
+            raise RuntimeError(f"dask scheduler exited ({proc.returncode}): {log.read_text()[-2000:]}")
+        _time.sleep(0.1)
+    raise RuntimeError(f"dask scheduler did not print its address in {timeout} s: {log.read_text()[-2000:]}")
+
+
+@_pytest.fixture(scope="module")
+def remote_scheduler(tmp_path_factory):
+    """Address of a `dask scheduler --port 0` with one `dask worker --nthreads 1` on localhost.
+
+    Both are subprocesses of this test (no external service); the fixture waits until the worker
+    has registered, and kills both in teardown. Workers see this repository on PYTHONPATH.
+    """
+    from distributed import Client
+
+    d = tmp_path_factory.mktemp("dask")
+    env = dict(_os.environ)
+    root = str(_Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = _os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    procs: list[_subprocess.Popen] = []
+    logs = []
+    try:
+        slog = open(d / "scheduler.log", "w")
+        logs.append(slog)
+        procs.append(_subprocess.Popen([*_dask_cli(), "scheduler", "--host", "127.0.0.1", "--port", "0",
+                                        "--no-dashboard"], stdout=slog, stderr=_subprocess.STDOUT, env=env, cwd=d))
+        address = _scheduler_address(procs[0], d / "scheduler.log", 60)
+        wlog = open(d / "worker.log", "w")
+        logs.append(wlog)
+        procs.append(_subprocess.Popen([*_dask_cli(), "worker", address, "--nthreads", "1", "--nworkers", "1",
+                                        "--no-dashboard", "--host", "127.0.0.1"],
+                                       stdout=wlog, stderr=_subprocess.STDOUT, env=env, cwd=d))
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(1, timeout=120)
+        yield address
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in reversed(procs):
+            try:
+                p.wait(timeout=20)
+            except _subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        for f in logs:
+            f.close()

@@ -1,0 +1,64 @@
+"""`cdyn verify --workers N` / `--scheduler ADDRESS`: the claims on the Dask engine, with the serial run's bars.
+
+The engine arguments are checked before any work (`check_engine`): a bad count or address
+and a scheduler that refuses the connection are one `error:` line and exit 2. The claims
+then run one task per claim (`claims._distributed`); each claim's bar follows the checks its
+worker reports, and one more bar counts the claims done against the claims asked for.
+"""
+
+from __future__ import annotations
+
+import socket
+import warnings
+from typing import Any
+from urllib.parse import urlsplit
+
+from cdyn import claims as claims_pkg
+
+from ._cluster import check_engine_args, dask_client
+
+#: Seconds to wait for a remote scheduler before giving up (a refused port fails at once).
+CONNECT_TIMEOUT = 10.0
+
+
+def check_engine(scheduler: str | None, workers: int | None) -> None:
+    """Refuse bad engine arguments (ValueError naming the field); probe a tcp scheduler's port."""
+    check_engine_args(scheduler, workers)
+    if scheduler is None:
+        return
+    url = urlsplit(scheduler if "://" in scheduler else f"tcp://{scheduler}")
+    try:
+        host, port = url.hostname, url.port
+    except ValueError as err:  # a port that is not a number
+        raise ValueError(f"scheduler: bad address {scheduler!r}: {err}") from None
+    if url.scheme != "tcp":
+        return  # tls://, ucx://, ...: the Dask client itself says what is wrong
+    if not host or port is None:
+        raise ValueError(f"scheduler: expected an address such as tcp://127.0.0.1:8786, got {scheduler!r}")
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
+    except OSError as err:
+        raise ValueError(f"scheduler: cannot connect to {scheduler}: {err.strerror or err}") from None
+
+
+def run_on_engine(chosen: list[claims_pkg.Claim], *, examples: int | None, seed: int, scheduler: str | None,
+                  workers: int | None, bar: Any, tasks: dict[str, Any], progress: Any) -> list[claims_pkg.ClaimResult]:
+    """Run `chosen` on the engine; `bar`/`tasks` are the serial run's rich bars, `progress` its callback."""
+    from ._cluster import default_workers
+
+    where = scheduler if scheduler is not None else f"{workers or default_workers()} local Dask workers"
+    overall = bar.add_task(f"claims on {where}"[:34], total=len(chosen))
+    with warnings.catch_warnings():
+        # The embedded scheduler's HTTP server moves off a busy default port with a UserWarning
+        # that asks the user nothing (the dashboard is off).
+        warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+        with dask_client(scheduler, workers, timeout=CONNECT_TIMEOUT) as client:
+            from cdyn.claims._distributed import run_claims_distributed
+
+            def done(r: claims_pkg.ClaimResult) -> None:
+                task = tasks[r.claim.id]
+                bar.update(task, completed=bar.tasks[task].total, description=f"{r.claim.id}: {r.result}")
+                bar.advance(overall)
+
+            return run_claims_distributed(chosen, client, examples=examples, seed=seed, progress=progress,
+                                          done=done)
