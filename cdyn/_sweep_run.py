@@ -96,8 +96,9 @@ def batch_size(spec: SweepSpec, n: int, workers: int) -> int:
 
 
 def _progress(console: Console) -> Progress:
-    return Progress(TextColumn("[bold]sweep"), BarColumn(), TextColumn("{task.completed}/{task.total} done"),
-                    TextColumn("{task.fields[failed]} failed"), TextColumn("{task.fields[left]} remaining"),
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                    TextColumn("{task.completed}/{task.total} done"), TextColumn("{task.fields[failed]} failed"),
+                    TextColumn("{task.fields[left]} remaining"),
                     TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=True)
 
 
@@ -108,7 +109,7 @@ def execute(spec: SweepSpec, todo: list[int], write: Callable[[list[tuple[int, d
     tally = Tally(len(todo))
     t0 = time.perf_counter()
     bar = _progress(console)
-    task = bar.add_task("sweep", total=len(todo), failed=0, left=len(todo))
+    task = bar.add_task("sweep" if workers == 0 else "starting Dask", total=len(todo), failed=0, left=len(todo))
 
     def done(results: list[tuple[int, dict[str, Any]]]) -> None:
         write(results)
@@ -135,6 +136,7 @@ def execute(spec: SweepSpec, todo: list[int], write: Callable[[list[tuple[int, d
                 info |= {"engine": f"dask ({'scheduler ' + scheduler if scheduler else 'local cluster'})",
                          "workers": n_workers, "batch": b, "startup": time.perf_counter() - t0}
                 t1 = time.perf_counter()
+                bar.update(task, description=f"sweep on {n_workers} worker{'s' * (n_workers > 1)}")
                 batches = {client.submit(run_pinned, plugins, run_batch, spec.text, todo[i:i + b], limits,
                                          pure=False): todo[i:i + b] for i in range(0, len(todo), b)}
                 for fut in as_completed(batches):
