@@ -3,8 +3,11 @@ heatmap cell edges that sit halfway between grid values on whatever scale the ax
 
 from __future__ import annotations
 
+import re
+import tomllib
 from typing import Any, Callable
 
+import matplotlib.ticker
 import numpy as np
 import xarray as xr
 
@@ -12,8 +15,8 @@ import xarray as xr
 LAMBDA = "problem.lam"
 #: The config path of the init scale s: THEORY §5 makes t* linear in ln(1/s), so line plots use that axis.
 INIT_SCALE = "init.scale"
-#: Positive values spanning more than this factor get a logarithmic axis.
-LOG_AXIS = 20.0
+#: Positive values spanning more than this factor (and crowded low, as log-spaced values are) get a log axis.
+LOG_AXIS = 10.0
 
 LABELS = {
     "t_peak": "measured peak time t*", "t_peak_pred": "predicted peak time t̂*", "kappa_peak": "peak κ",
@@ -80,3 +83,53 @@ def cell_edges(ax: Any, which: str, values: np.ndarray) -> np.ndarray:
         mid = (c[1:] + c[:-1]) / 2
         t = np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
     return tr.inverted().transform(t.reshape(-1, 1)).ravel()
+
+
+_ELEMENT = re.compile(r"^problem\.(spectrum_[AB])\[(\d+)\]$")
+
+
+def anisotropy(ds: xr.Dataset, key: str, values: np.ndarray) -> tuple[str, np.ndarray] | None:
+    """For a swept element of `spectrum_A`/`spectrum_B`: that view's anisotropy max/min of its spectrum at
+    each value (the other elements from the store's config, read as TOML data)."""
+    m = _ELEMENT.match(str(ds[key].attrs.get("field", "")))
+    if m is None or not len(values):
+        return None
+    try:
+        base = tomllib.loads(str(ds.attrs.get("config_toml", ""))).get("problem", {}).get(m.group(1))
+    except tomllib.TOMLDecodeError:
+        return None
+    i = int(m.group(2))
+    if not isinstance(base, list) or i >= len(base):
+        return None
+    spec = np.array([float(v) for v in base])
+    out = []
+    for v in values:
+        spec[i] = v
+        out.append(np.abs(spec).max() / np.abs(spec).min())
+    return f"anisotropy κ({m.group(1)[-1]}) = max/min of {m.group(1)}", np.array(out)
+
+
+def anisotropy_axis(ax: Any, which: str, ds: xr.Dataset, key: str, values: np.ndarray) -> None:
+    """A second axis (top or right) labelled with the anisotropy at each swept value, when there is one."""
+    found = anisotropy(ds, key, values)
+    if found is None:
+        return
+    name, kap = found
+    twin = ax.secondary_xaxis("top") if which == "x" else ax.secondary_yaxis("right")
+    twin.set_ticks(values, labels=[f"{k:.3g}" for k in kap])
+    (twin.set_xlabel if which == "x" else twin.set_ylabel)(name, fontsize=8)
+    twin.tick_params(labelsize=7)
+    if which == "x":
+        twin.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    else:
+        twin.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+
+
+def value_ticks(ax: Any, which: str, values: np.ndarray, most: int = 12) -> None:
+    """Ticks at the swept values themselves (a grid of at most `most` values), plain numbers, no minor ticks."""
+    v = np.unique(np.asarray(values, float))
+    if not 1 <= v.size <= most:
+        return
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    axis.set_ticks(v, labels=[f"{x:g}" for x in v])
+    axis.set_minor_locator(matplotlib.ticker.NullLocator())

@@ -14,7 +14,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ._sweep_axes import LAMBDA, axis_values, label, set_scale, transform_name
+from ._sweep_axes import LAMBDA, anisotropy_axis, axis_values, label, set_scale, transform_name, value_ticks
 from ._sweep_plot import SweepFigure, _compare_line, _finish, _status_line, _what
 from ._sweep_view import View, field_path
 
@@ -50,6 +50,9 @@ def line_plot(view: View) -> SweepFigure:
     fig, ax = plt.subplots(figsize=(7.8, 5.2))
     if tf is None:
         set_scale(ax, "x", view.ds, key, xv)
+        if view.design == "grid":
+            value_ticks(ax, "x", xv)
+        anisotropy_axis(ax, "x", view.ds, key, np.unique(xv) if view.design == "grid" else np.array([]))
     mean = np.asarray(view.mean().values, float)
     lo, hi, band = (np.asarray(a.values, float) if hasattr(a, "values") else a for a in view.band())
     ns = view.n_seeds

@@ -34,7 +34,7 @@ from matplotlib.tri import Triangulation  # noqa: E402
 
 from ._outputs import atomic_path  # noqa: E402
 from ._plots import check_format  # noqa: E402
-from ._sweep_axes import LAMBDA, axis_values, cell_edges, label, set_scale  # noqa: E402
+from ._sweep_axes import LAMBDA, anisotropy_axis, axis_values, cell_edges, label, set_scale, value_ticks  # noqa: E402
 from ._sweep_view import GOOD, View, field_path, make_view  # noqa: E402
 
 #: A positive outcome spanning more than this factor gets a logarithmic colour scale.
@@ -99,6 +99,11 @@ def _lambda_border(ax: Any, view: View, which: str) -> bool:
     draw = ax.axvline if which == "x" else ax.axhline
     draw(0.0, color="crimson", lw=2.0, ls="-.", label="λ = 0: no negative pairs, stage 2 absent")
     (ax.set_xlim if which == "x" else ax.set_ylim)(left_or_bottom(ax, which), None)
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    ticks = axis.get_ticklocs()
+    if axis.get_scale() != "log" and not np.isclose(ticks, 0.0).any():
+        labels = [t.get_text() for t in axis.get_ticklabels()]
+        axis.set_ticks([0.0, *ticks], labels=["0", *labels])
     return True
 
 
@@ -113,6 +118,10 @@ def _grid_panel(ax: Any, view: View, data: xr.DataArray, norm: Normalize, cmap: 
     set_scale(ax, "x", view.ds, x, xs)
     set_scale(ax, "y", view.ds, y, ys)
     xe, ye = cell_edges(ax, "x", xs), cell_edges(ax, "y", ys)
+    value_ticks(ax, "x", xs)
+    value_ticks(ax, "y", ys)
+    anisotropy_axis(ax, "x", view.ds, x, xs)
+    anisotropy_axis(ax, "y", view.ds, y, ys)
     cm = plt.get_cmap(cmap).with_extremes(bad="0.82")
     mesh = ax.pcolormesh(xe, ye, np.ma.masked_invalid(np.asarray(data.values, float).T), cmap=cm, norm=norm)
     bad = np.asarray(view.bad.values)
