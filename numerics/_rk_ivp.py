@@ -45,19 +45,30 @@ def _interp(t: np.ndarray | float, t_old: float, h: float, y_old: np.ndarray, F:
 
 
 class DenseSolution:
-    """Piecewise dense output over the steps, looked up like SciPy's `OdeSolution` (`ts`: the step ends)."""
+    """Piecewise dense output over the steps, looked up like SciPy's `OdeSolution` (`ts`: the step ends).
 
-    def __init__(self, ts: np.ndarray, t_old: np.ndarray, h: np.ndarray, y_old: np.ndarray, F: np.ndarray):
-        self.ts, self._t, self._h, self._y, self._F = ts, t_old, h, y_old, F
+    `chunks` are the stores the compiled loop filled, `(t_old, h, y_old, F, count)`, kept as they
+    are: joining them would copy 7 state vectors a step (hundreds of MB at 4096 entries)."""
+
+    def __init__(self, chunks: list[tuple], t_end: float):
+        self._chunks = chunks
+        self._t = np.concatenate([c[0][:c[4]] for c in chunks])
+        self._h = np.concatenate([c[1][:c[4]] for c in chunks])
+        self._start = np.cumsum([0] + [c[4] for c in chunks])
+        self.ts = np.append(self._t, t_end)
+        self.n = chunks[0][2].shape[1]
+
+    def _one(self, t: float, s: int) -> np.ndarray:
+        c = int(np.searchsorted(self._start, s, side="right")) - 1
+        i = s - int(self._start[c])
+        return _interp(t, self._t[s], self._h[s], self._chunks[c][2][i], self._chunks[c][3][i])
 
     def __call__(self, t: float | np.ndarray) -> np.ndarray:
         seg = np.clip(np.searchsorted(self.ts, t, side="left") - 1, 0, self._t.size - 1)
         if np.ndim(t) == 0:
-            s = int(seg)
-            return _interp(t, self._t[s], self._h[s], self._y[s], self._F[s])
+            return self._one(t, int(seg))
         t = np.asarray(t, float)
-        return np.column_stack([_interp(ti, self._t[s], self._h[s], self._y[s], self._F[s])
-                                for ti, s in zip(t, seg)]) if t.size else np.zeros((self._y.shape[1], 0))
+        return np.column_stack([self._one(ti, int(s)) for ti, s in zip(t, seg)]) if t.size else np.zeros((self.n, 0))
 
 
 def _log_size(watch, t0: float | None) -> int:
@@ -99,7 +110,7 @@ class NumbaDOP853:
                        S.max_stall, bool(dense_output), 0, 0], dtype=np.int64)
         t_eval = np.zeros(0) if t_eval is None else np.asarray(t_eval, float)
         ys_out = np.empty((t_eval.size, n))
-        cap = 64 if dense_output else 0
+        cap, chunks = (64 if dense_output else 0), []
         d_t, d_h, d_y, d_F = np.empty(cap), np.empty(cap), np.empty((cap, n)), np.empty((cap, 7, n))
         watch = state.get("watch")
         while True:
@@ -120,13 +131,13 @@ class NumbaDOP853:
                 continue
             if code != 7:
                 break
-            cap *= 2
-            d_t, d_h, d_y, d_F = (np.concatenate([a, np.empty((cap - a.shape[0],) + a.shape[1:])])
-                                  for a in (d_t, d_h, d_y, d_F))
+            chunks.append((d_t, d_h, d_y, d_F, cap))  # full: keep it, and fill a new one twice its size
+            cap, ct[4] = max(cap, min(2 * cap, (1 << 18) // n)), 0  # chunks of up to ~16 MB
+            d_t, d_h, d_y, d_F = np.empty(cap), np.empty(cap), np.empty((cap, n)), np.empty((cap, 7, n))
         S.armed[0], S.seen[:] = bool(st[2]), [float(st[3]), seen_y.copy()]
         S.evals[0], S.stall[0], S.tiny[0] = int(ct[0]), int(ct[1]), int(ct[2])
         nd, ie = int(ct[4]), int(ct[3])
-        steps = [(d_t[:nd], d_h[:nd], d_y[:nd], d_F[:nd])]
+        chunks.append((d_t, d_h, d_y, d_F, nd))
         t_end, status = float(st[0]), {0: 0, 1: 1, 2: -1}.get(code)
         t_events = [np.zeros(0) for _ in events]
         y_events = [np.zeros((0, n)) for _ in events]
@@ -160,10 +171,9 @@ class NumbaDOP853:
                 ys_out[ie] = sol(t_eval[ie])
                 ie += 1
             if dense_output:
-                steps.append((np.array([t_old]), np.array([h]), yold[None].copy(), F[None].copy()))
+                chunks.append((np.array([t_old]), np.array([h]), yold[None].copy(), F[None].copy(), 1))
         dense = None
-        if dense_output:
-            t_o, hs, y_o, Fs = (np.concatenate(parts) for parts in zip(*steps))
-            dense = DenseSolution(np.append(t_o, t_end), t_o, hs, y_o, Fs) if t_o.size else None
+        if dense_output and sum(c[4] for c in chunks):
+            dense = DenseSolution(chunks, t_end)
         return SimpleNamespace(t=t_eval[:ie].copy(), y=ys_out[:ie].T.copy(), sol=dense, t_events=t_events,
                                y_events=y_events, status=status, message=_MESSAGES[code], nfev=int(ct[0]))

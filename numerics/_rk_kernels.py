@@ -37,10 +37,11 @@ SAFETY, MIN_FACTOR, MAX_FACTOR = 0.9, 0.2, 10.0
 
 @njit(cache=True)
 def _mm(a, b):
-    """$ab$: BLAS above 32³ multiply-adds, loops below (where a BLAS call costs more than the work)."""
+    """$ab$: BLAS above 1024 multiply-adds, loops below, where a BLAS call costs more than the work
+    (measured from numba: 8×16×8 1.1 µs by loops, 2.6 µs by BLAS; 8×64×8 7.6 against 4.8 µs)."""
     n, k = a.shape
     m = b.shape[1]
-    if n * k * m > 32768:
+    if n * k * m > 1024:
         return np.dot(a, b)
     out = np.zeros((n, m))
     for i in range(n):
