@@ -68,8 +68,9 @@ def dask_client(scheduler: str | None = None, workers: int | None = None,
         return
     n = workers if workers is not None else default_workers()
     # The env reaches each worker process before NumPy is imported there, which is what
-    # BLAS needs; dashboard off so no port is bound besides the scheduler's.
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+    # BLAS needs. The dashboard (if bokeh is installed) takes a free port: `None` still bound 8787
+    # in distributed 2026.8 and warned on every run when that port was taken.
+    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                       env=dict(_BLAS_ENV), silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
         yield client
 
