@@ -98,16 +98,17 @@ def _lambda_border(ax: Any, view: View, which: str) -> bool:
         return False
     draw = ax.axvline if which == "x" else ax.axhline
     draw(0.0, color="crimson", lw=2.0, ls="-.", label="λ = 0: no negative pairs, stage 2 absent")
-    (ax.set_xlim if which == "x" else ax.set_ylim)(left_or_bottom(ax, which), None)
+    (ax.set_xlim if which == "x" else ax.set_ylim)(_left_or_bottom(ax, which), None)
     axis = ax.xaxis if which == "x" else ax.yaxis
     ticks = axis.get_ticklocs()
-    if axis.get_scale() != "log" and not np.isclose(ticks, 0.0).any():
-        labels = [t.get_text() for t in axis.get_ticklabels()]
+    labels = [t.get_text() for t in axis.get_ticklabels()]
+    # Explicit labels (ticks at the swept values) do not include 0 by themselves; automatic ones do.
+    if axis.get_scale() != "log" and all(labels) and not np.isclose(ticks, 0.0).any():
         axis.set_ticks([0.0, *ticks], labels=["0", *labels])
     return True
 
 
-def left_or_bottom(ax: Any, which: str) -> float:
+def _left_or_bottom(ax: Any, which: str) -> float:
     lo, _ = ax.get_xlim() if which == "x" else ax.get_ylim()
     return min(lo, 0.0) if (ax.get_xscale() if which == "x" else ax.get_yscale()) != "log" else lo
 

@@ -14,8 +14,7 @@ import xarray as xr
 import zarr.errors  # noqa: F401
 from matplotlib.contour import ContourSet
 
-from cdyn._sweep_lines import fit_line
-from cdyn._sweep_plot import plot_store, save_figure
+from cdyn._sweep_plot import plot_store
 from cdyn._sweep_view import make_view
 from cdyn.cli import main
 

@@ -1,0 +1,360 @@
+r"""Sweep engine benchmark: Dask `LocalCluster` (2 workers) against serial, overheads, a 10⁴-cell sweep,
+and what a 64-worker cluster would do with the measured costs.
+
+    python benchmarks/sweep_bench.py                       # speedup + overheads, about 2-4 minutes
+    python benchmarks/sweep_bench.py --big 10000           # + the 10^4-cell reduced-path sweep (minutes)
+    python benchmarks/sweep_bench.py --big 10000 --write   # + replace the section in benchmarks/RESULTS.md
+
+Everything runs through the sweep core (`cdyn._sweep_run.run_batch`, the function every Dask task
+runs) on the engine of `cdyn._cluster` (`dask_client`). Serial and cluster runs are interleaved,
+each on warm processes (a cell's first run compiles its flow once per process; that start-up is
+measured separately), so their ratio is meaningful on a shared machine; absolute times are not.
+
+**64 workers.** A task of $b$ cells costs a worker $\sum_{i} w_i + c_w$ (cell walls $w_i$ as
+measured, $c_w$ the measured per-task worker-side cost) and costs the scheduler $c_s$ (measured
+from no-op tasks: the scheduler hands out at most $1/c_s$ tasks a second). `simulate` runs that
+model as list scheduling (tasks in order, each to the first free worker, no sooner than the
+scheduler can hand it out); it is checked against the measured 2-worker run before it is used
+for 64.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent
+MARK_START, MARK_END = "<!-- sweep_bench:start -->", "<!-- sweep_bench:end -->"
+
+#: The cell of the speedup runs: the default-sized instance, random init, a horizon past the peak.
+SPEED_TOML = """
+[problem]
+d_A = 8
+d_B = 8
+m = 4
+noise_A = 0.1
+noise_B = 0.1
+[init]
+scale = 1e-3
+[run]
+t_end = 60.0
+[sweep]
+design = "grid"
+seeds = {seeds}
+[sweep.grid]
+"problem.lam" = {lams}
+"""
+
+#: The 10^4-cell sweep: isotropic noise, d = 256 > r = m = 2, so every cell runs the reduced ODE (THEORY §8;
+#: at d = 128 the full form is cheaper and `path="auto"` takes it); a short horizon (stage 1 and the peak).
+BIG_TOML = """
+[problem]
+d_A = 256
+d_B = 256
+m = 2
+spectrum_A = [2.0, 0.5]
+spectrum_B = [1.5, 0.6]
+noise_A = 0.1
+noise_B = 0.1
+[init]
+scale = 1e-3
+[run]
+t_end = 5.0
+n_points = 11
+[sweep]
+design = "grid"
+seeds = 1
+[sweep.grid]
+"problem.lam" = {lams}
+"init.scale" = {scales}
+"""
+
+
+def _noop(i: int) -> int:
+    return i
+
+
+def speed_spec(n_cells: int) -> str:
+    seeds = 2
+    lams = [round(float(x), 6) for x in np.linspace(0.5, 2.0, max(1, n_cells // seeds))]
+    return SPEED_TOML.format(seeds=seeds, lams=json.dumps(lams))
+
+
+def _cpu() -> float:
+    """CPU seconds of this process (user + system)."""
+    t = os.times()
+    return t.user + t.system
+
+
+def run_serial(text: str, cells: list[int], b: int) -> tuple[float, list[float], float]:
+    from cdyn._cluster import run_pinned
+    from cdyn._sweep_run import run_batch
+
+    t0, c0 = time.perf_counter(), _cpu()
+    walls = []
+    for i in range(0, len(cells), b):
+        walls += [r["wall"] for _, r in run_pinned([], run_batch, text, cells[i:i + b], (None, None))]
+    return time.perf_counter() - t0, walls, _cpu() - c0
+
+
+def run_dask(client, text: str, cells: list[int], b: int) -> tuple[float, list[float], float]:
+    from distributed import as_completed
+
+    from cdyn._cluster import run_pinned
+    from cdyn._sweep_run import run_batch
+
+    c0 = sum(client.run(_cpu).values())
+    t0 = time.perf_counter()
+    futs = [client.submit(run_pinned, [], run_batch, text, cells[i:i + b], (None, None), pure=False)
+            for i in range(0, len(cells), b)]
+    walls = [r["wall"] for fut in as_completed(futs) for _, r in fut.result()]
+    elapsed = time.perf_counter() - t0
+    return elapsed, walls, sum(client.run(_cpu).values()) - c0
+
+
+def scheduler_overhead(client, n: int = 400) -> dict[str, float]:
+    """Per-task costs of the scheduler with no work: throughput (many in flight) and round trip (one at a time)."""
+    from cdyn._cluster import run_pinned
+
+    client.gather([client.submit(run_pinned, [], _noop, i, pure=False) for i in range(20)])  # warm
+    t0 = time.perf_counter()
+    client.gather([client.submit(run_pinned, [], _noop, i, pure=False) for i in range(n)])
+    per_task = (time.perf_counter() - t0) / n
+    t0 = time.perf_counter()
+    for i in range(50):
+        client.submit(run_pinned, [], _noop, i, pure=False).result()
+    return {"throughput_s": per_task, "round_trip_s": (time.perf_counter() - t0) / 50}
+
+
+def simulate(walls: list[float], workers: int, b: int, c_s: float, c_w: float) -> float:
+    """Makespan of list scheduling: tasks of `b` consecutive cells, each handed out no sooner than the
+    scheduler can (one every `c_s` seconds) to the worker that frees first; a task costs Σ walls + `c_w`."""
+    free = np.zeros(workers)
+    t_sched = 0.0
+    for i in range(0, len(walls), b):
+        t_sched += c_s
+        k = int(np.argmin(free))
+        free[k] = max(free[k], t_sched) + sum(walls[i:i + b]) + c_w
+    return float(free.max())
+
+
+def speedup(n_cells: int, repeats: int) -> dict:
+    from cdyn._cluster import dask_client, run_pinned
+    from cdyn._sweep_run import batch_size, run_batch
+    from cdyn._sweep_spec import parse_sweep
+
+    text = speed_spec(n_cells)
+    spec = parse_sweep(text)
+    cells = list(range(spec.n_cells))
+    t0 = time.perf_counter()
+    run_pinned([], run_batch, text, [0], (None, None))  # compile this process's flow once
+    serial_warm = time.perf_counter() - t0
+    rows = []
+    t0 = time.perf_counter()
+    with dask_client(workers=2) as client:
+        start = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        client.run(run_pinned, [], run_batch, text, [0], (None, None))  # the same warm-up on each worker
+        worker_warm = time.perf_counter() - t0
+        b = batch_size(spec, len(cells), 2)
+        for _ in range(repeats):
+            ts, ws, cs = run_serial(text, cells, b)
+            td, wd, cd = run_dask(client, text, cells, b)
+            rows.append({"serial_s": ts, "dask_s": td, "serial_work": sum(ws), "dask_work": sum(wd),
+                         "serial_cpu": cs, "dask_cpu": cd, "dask_walls": wd, "load": os.getloadavg()[0]})
+        sched = scheduler_overhead(client)
+    speed = [r["serial_s"] / r["dask_s"] for r in rows]
+    # What the 2 workers spent beyond the cells' own work, per cell; per task that is c_s + c_w.
+    over_cell = [(2 * r["dask_s"] - r["dask_work"]) / len(cells) for r in rows]
+    c_w = max(0.0, statistics.median(over_cell) * b - sched["throughput_s"])
+    sims = [simulate(r["dask_walls"], 2, b, sched["throughput_s"], c_w) for r in rows]
+    return {"cells": len(cells), "batch": b, "rows": rows, "speedup": speed, "cluster_start_s": start,
+            "worker_warm_s": worker_warm, "serial_warm_s": serial_warm, "sched": sched,
+            "cell_walls": [w for r in rows for w in r["dask_walls"]], "overhead_per_cell_s": over_cell,
+            "cpu_ratio": [r["dask_cpu"] / r["serial_cpu"] for r in rows], "c_w": c_w, "sims": sims}
+
+
+def big_run(n: int, timeout: float) -> dict:
+    """The sweep as a user runs it (`cdyn sweep ... --workers 2`), with the process tree's peak RSS."""
+    import psutil
+
+    side = int(round(math.sqrt(n)))
+    lams = [round(float(x), 6) for x in np.linspace(0.5, 2.0, side)]
+    scales = [float(f"{x:.6g}") for x in np.geomspace(1e-6, 1e-2, n // side)]
+    tmp = Path(tempfile.mkdtemp(prefix="sweep_bench_"))
+    cfg = tmp / "big.toml"
+    cfg.write_text(BIG_TOML.format(lams=json.dumps(lams), scales=json.dumps(scales)))
+    store = tmp / "big.zarr"
+    from cdyn import numerics
+    from cdyn._common import problem_from_config
+    from cdyn._sweep_spec import parse_sweep
+
+    c = parse_sweep(cfg.read_text()).cell_config(0)
+    p = problem_from_config(c)
+    path = numerics.integrate(p, *numerics.random_init(p, c["init"]["scale"], 0), c["run"]["t_end"], ("pos", "neg")).path
+    if path != "reduced":
+        raise SystemExit(f"the big sweep's cells run the {path} path, not the reduced one")
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "cdyn", "sweep", "--config", str(cfg), "--out", str(store),
+                             "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    root = psutil.Process(proc.pid)
+    peak_total = peak_driver = 0
+    stopped = False
+    while proc.poll() is None:
+        if time.perf_counter() - t0 > timeout and not stopped:
+            proc.terminate()  # the store keeps every finished batch; rerunning the command resumes it
+            stopped = True
+        try:
+            procs = [root, *root.children(recursive=True)]
+            rss = [p.memory_info().rss for p in procs]
+            peak_total, peak_driver = max(peak_total, sum(rss)), max(peak_driver, rss[0])
+        except psutil.Error:
+            pass
+        time.sleep(0.2)
+    wall = time.perf_counter() - t0
+    out = proc.stdout.read()
+    if proc.returncode != 0 and not stopped:
+        raise SystemExit(f"big sweep failed ({proc.returncode}):\n{out[-2000:]}")
+    import xarray as xr
+
+    ds = xr.open_zarr(store, consolidated=False).load()
+    done = ds["done"].values.ravel().astype(bool)
+    walls = [float(w) for w in ds["wall"].values.ravel()[done]]
+    st = ds["status"].values.ravel()[done].astype(object).astype(str)
+    statuses = {str(s): int(c) for s, c in zip(*np.unique(st, return_counts=True))}
+    size = sum(f.stat().st_size for f in store.rglob("*") if f.is_file())
+    summary = [ln for ln in out.splitlines() if "cells in" in ln or "cells/s" in ln]
+    return {"cells": int(done.sum()), "of": int(done.size), "stopped": stopped, "timeout": timeout, "wall_s": wall, "peak_rss_total": peak_total,
+            "peak_rss_driver": peak_driver, "store_bytes": size, "walls": walls, "statuses": statuses,
+            "summary": summary, "tmp": str(tmp)}
+
+
+def _med(xs: list[float]) -> str:
+    return f"{statistics.median(xs):.3g} ({min(xs):.3g}-{max(xs):.3g})"
+
+
+def projection(walls: list[float], sched: dict, c_w: float) -> list[str]:
+    serial = sum(walls)
+    lines = ["| batch b | tasks | makespan | speedup vs serial | efficiency | scheduler busy |", "|---|---|---|---|---|---|"]
+    from types import SimpleNamespace
+
+    from cdyn._sweep_run import batch_size
+
+    rule = batch_size(SimpleNamespace(batch=0), len(walls), 64)
+    for b in sorted({1, 4, rule, 64}):
+        t = simulate(walls, 64, b, sched["throughput_s"], c_w)
+        tasks = math.ceil(len(walls) / b)
+        lines.append(f"| {b}{' (the core’s rule)' if b == rule else ''} | {tasks} | {t:.3g} s | {serial / t:.3g}× "
+                     f"| {serial / (64 * t):.0%} | {tasks * sched['throughput_s'] / t:.0%} |")
+    return lines
+
+
+def conclusion(walls: list[float], sched: dict, c_w: float) -> str:
+    """The best batch size of the table and what limits b = 1, in numbers."""
+    serial = sum(walls)
+    times = {b: simulate(walls, 64, b, sched["throughput_s"], c_w) for b in (1, 2, 4, 8, 16, 32, 64, 128)}
+    best = min(times, key=times.get)
+    busy1 = len(walls) * sched["throughput_s"] / times[1]
+    return (f"Of b = 1…128 the model's fastest is b = {best}: {times[best]:.3g} s, {serial / times[best]:.3g}× serial, "
+            f"{serial / (64 * times[best]):.0%} of 64 workers. With one cell a task the scheduler is busy "
+            f"{busy1:.0%} of the run (c_s × tasks / makespan) and each task pays c_w; a batch too large leaves "
+            "workers idle at the end. These figures assume 64 workers of this machine's speed under this load and "
+            "a scheduler as fast as this one; a network between hosts adds to c_s and c_w.")
+
+
+def report(sp: dict, big: dict | None) -> str:
+    s = sp["sched"]
+    out = [MARK_START, "## Sweeps on Dask (issue 11): `python benchmarks/sweep_bench.py"
+           + (f" --big {big['of']}" if big else "") + "`", "",
+           f"Machine shared with other agents (load average {_med([r['load'] for r in sp['rows']])} on 2 cores "
+           "during the runs): only the ratios of runs interleaved in this process mean anything.", "",
+           f"**Speedup, 2-worker LocalCluster vs serial** ({sp['cells']} cells of the default-sized instance, "
+           f"t_end = 60, {sp['batch']} cells a task, warm processes, {len(sp['rows'])} interleaved repeats): "
+           f"**{_med(sp['speedup'])}×** (median, min-max); target ≥ 1.7×.", "",
+           "On a machine this loaded the ratio is not the idle-machine speedup: the kernel shares the cores among "
+           "processes, so two worker processes get a larger share than one serial process, and the ratio can exceed 2. "
+           "The CPU seconds (serial process; both workers) say what the cluster costs in work: "
+           f"**{_med(sp['cpu_ratio'])}×** the serial CPU time for the same cells, so an idle 2-core machine would "
+           f"run them at most 2 / that = **{_med([2 / c for c in sp['cpu_ratio']])}×** faster than serially "
+           "(an upper bound: it leaves out the idle tail and the scheduler's latency).", "",
+           "| repeat | serial | 2 workers | ratio | CPU serial | CPU workers | load avg |", "|---|---|---|---|---|---|---|"]
+    for i, r in enumerate(sp["rows"]):
+        out.append(f"| {i + 1} | {r['serial_s']:.2f} s | {r['dask_s']:.2f} s | {r['serial_s'] / r['dask_s']:.2f}× "
+                   f"| {r['serial_cpu']:.2f} s | {r['dask_cpu']:.2f} s | {r['load']:.1f} |")
+    out += ["", f"**Per-cell cost and overhead.** A cell costs {_med(sp['cell_walls'])} s (median, min-max). "
+            f"The 2 workers spend {_med(sp['overhead_per_cell_s'])} s per cell beyond the cells' own work "
+            "(2 × elapsed − Σ cell walls, per cell: scheduling, transfer, idle tail and the machine's other load). "
+            f"The scheduler alone: {s['throughput_s'] * 1e3:.2f} ms per no-op task with many in flight, "
+            f"{s['round_trip_s'] * 1e3:.2f} ms per task one at a time. Start-up, paid once: the cluster "
+            f"{sp['cluster_start_s']:.2f} s; compiling the flow in a fresh process {sp['serial_warm_s']:.2f} s "
+            f"(serial), {sp['worker_warm_s']:.2f} s (both workers at once).", ""]
+    if big:
+        gib = 1024**3
+        part = (f"**stopped after {big['timeout']:.0f} s with {big['cells']} of {big['of']} cells done** "
+                f"(the machine's load made the whole run too long for this session; the store resumes it), "
+                if big["stopped"] else "")
+        out += [f"**{big['of']}-cell sweep on the reduced path** ({part}isotropic noise, "
+                f"d = 256, r = m = 2, t_end = 5: every cell runs the reduced ODE, checked on one cell; `cdyn sweep --workers 2` in a subprocess, the whole run timed): "
+                f"**{big['wall_s']:.0f} s** wall, {big['cells'] / big['wall_s']:.1f} cells/s; cell "
+                f"{_med(big['walls'])} s; peak RSS {big['peak_rss_total'] / gib:.2f} GiB for the process tree "
+                f"(driver {big['peak_rss_driver'] / 2**20:.0f} MiB), store {big['store_bytes'] / 2**20:.1f} MiB; "
+                f"statuses {big['statuses']}. The command printed: " + "; ".join(big["summary"]) + ".", ""]
+    walls = big["walls"] if big else sp["cell_walls"]
+    sim = ", ".join(f"{a:.2f} s vs {r['dask_s']:.2f} s" for a, r in zip(sp["sims"], sp["rows"]))
+    out += [f"**64 workers.** The model (see the script's docstring), with c_w calibrated on the 2-worker runs "
+            f"(median) and each run's own cell walls, gives simulated vs measured elapsed {sim}. With the "
+            f"{'10⁴-cell sweep' if big else 'speedup run'}’s {len(walls)} measured cell walls "
+            f"(Σ = {sum(walls):.0f} s serial), c_s = {s['throughput_s'] * 1e3:.2f} ms a task at the scheduler and "
+            f"c_w = {sp['c_w'] * 1e3:.1f} ms a task at the worker:", "", *projection(walls, s, sp["c_w"]), "",
+            conclusion(walls, s, sp["c_w"]), MARK_END]
+    return "\n".join(out) + "\n"
+
+
+def write_section(text: str) -> None:
+    path = ROOT / "RESULTS.md"
+    old = path.read_text(encoding="utf-8")
+    if MARK_START in old:
+        head, rest = old.split(MARK_START, 1)
+        new = head + text + rest.split(MARK_END, 1)[1].lstrip("\n")
+    else:
+        new = old.rstrip("\n") + "\n\n" + text
+    path.write_text(new, encoding="utf-8")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cells", type=int, default=48, help="cells of the speedup runs")
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved serial/cluster repeats")
+    ap.add_argument("--big", type=int, default=0, help="also run a sweep of this many reduced-path cells (e.g. 10000)")
+    ap.add_argument("--big-timeout", type=float, default=3600.0, help="stop the big sweep after this many seconds")
+    ap.add_argument("--write", action="store_true", help="replace the sweep section of benchmarks/RESULTS.md")
+    ap.add_argument("--render", type=Path, help="rewrite the report from a saved benchmarks/last_run/sweep_bench.json")
+    a = ap.parse_args()
+    if a.render:
+        saved = json.loads(a.render.read_text())
+        sp, big = saved["speed"], saved["big"]
+    else:
+        sp = speedup(a.cells, a.repeats)
+        big = big_run(a.big, a.big_timeout) if a.big else None
+    text = report(sp, big)
+    print(text)
+    if not a.render:
+        (ROOT / "last_run").mkdir(exist_ok=True)
+        (ROOT / "last_run" / "sweep_bench.json").write_text(json.dumps({"speed": sp, "big": big}, indent=1,
+                                                                       default=str))
+    if a.write:
+        write_section(text)
+
+
+if __name__ == "__main__":
+    main()
