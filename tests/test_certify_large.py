@@ -88,9 +88,10 @@ def test_matrix_free_agrees_with_the_dense_certificate():
     cert = _certify.Certifier(p, TERMS, np.sqrt(GRAD_TOL), make)
     dense, free = cert(tr.t_stop, W_A, W_B), _certify_mf.matrix_free_certificate(cert, tr.t_stop, W_A, W_B)
     assert dense.ok and free.ok
-    # γ: Lanczos to tol 1e-10 on an operator of norm ~1 against a dense eigh; the distance: ‖J⁺f‖ (dense) against
-    # the CG Newton step plus its residual bound (an upper bound, equal to first order).
-    assert abs(free.gamma - dense.gamma) <= 1e-6 * dense.gamma
+    # γ = θ - ‖r‖ with the Ritz residual ‖r‖ ≤ 1e-6 θ (eigsh's tol) and θ - λ ≤ ‖r‖²/gap: within 1e-6 of the dense
+    # eigh's (2e-6 for ARPACK's own residual estimate). The distance: ‖J⁺f‖ (dense) against the CG Newton step plus
+    # its residual bound (an upper bound, equal to first order).
+    assert abs(free.gamma - dense.gamma) <= 2e-6 * dense.gamma
     assert dense.distance * (1 - 1e-6) <= free.distance <= dense.distance * 1.01
 
 
