@@ -145,15 +145,16 @@ def verify(
             total = bar.tasks[task].total or 1
             bar.update(task, completed=min(calls, total), description=f"{claim.id} ({phase})")
 
-        results = []
-        if engine:
+        if engine:  # one task per claim on Dask; the same results in the same order
             from ._verify_dask import run_on_engine
             results = run_on_engine(chosen, examples=examples, seed=seed, scheduler=scheduler, workers=workers,
                                     bar=bar, tasks=tasks, progress=progress)
-        for c in [] if engine else chosen:
-            results.append(claims_pkg.run_claim(c, examples=examples, seed=seed, progress=progress))
-            r = results[-1]
-            bar.update(tasks[c.id], completed=bar.tasks[tasks[c.id]].total, description=f"{c.id}: {r.result}")
+        else:
+            results = []
+            for c in chosen:
+                results.append(claims_pkg.run_claim(c, examples=examples, seed=seed, progress=progress))
+                r = results[-1]
+                bar.update(tasks[c.id], completed=bar.tasks[tasks[c.id]].total, description=f"{c.id}: {r.result}")
     Console().print(_table(results, examples))
     from ._report import write_report
 

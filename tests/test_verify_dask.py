@@ -2,8 +2,8 @@
 
 Three engines, one report: serial, an embedded two-worker `LocalCluster` (started by the CLI),
 and a remote `dask scheduler` + `dask worker` pair on localhost (`helpers.remote_scheduler`).
-The plugin case runs as a user would (`cdyn --plugin FILE verify --scheduler ...`, fresh
-processes); the notebook case registers a term and claims directly in this process and sends
+The plugin case runs as a user would (`cdyn --plugin FILE verify`, serially, with `--workers 2`
+and with `--scheduler ADDRESS`: three fresh processes); the notebook case registers a term and claims directly in this process and sends
 them through `claims.run_claims(..., client=...)`. Only the `Command:` line and the wall-time
 column of report.md may differ between engines.
 """
@@ -89,21 +89,23 @@ def cdyn(args: list[str], cwd: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def test_plugin_claims_run_on_a_remote_cluster_as_serially(tmp_path, remote_scheduler):  # noqa: F811
+def test_plugin_claims_run_on_a_local_and_a_remote_cluster_as_serially(tmp_path, remote_scheduler):  # noqa: F811
     plugin = tmp_path / "variance_claims.py"
     plugin.write_text(PLUGIN, encoding="utf-8")
     args = ["--plugin", str(plugin), "verify", "--claims", "VAR1,VAR1-false,C9-wd", "--examples", "3",
             "--seed", "2", "--no-figures", "--out", "report"]
-    for d in ("serial", "remote"):
-        (tmp_path / d).mkdir()
-    procs = {"serial": cdyn(args, tmp_path / "serial"),
-             "remote": cdyn([*args, "--scheduler", remote_scheduler], tmp_path / "remote")}
+    engines = {"serial": [], "local": ["--workers", "2"], "remote": ["--scheduler", remote_scheduler]}
+    procs = {}
+    for name, extra in engines.items():  # concurrently: three fresh processes, as three users would run them
+        (tmp_path / name).mkdir()
+        procs[name] = cdyn([*args, *extra], tmp_path / name)
     for name, p in procs.items():
-        _, stderr = p.communicate(timeout=300)
+        _, stderr = p.communicate(timeout=600)
         assert p.returncode == 0, (name, stderr[-3000:])
-    serial, remote = report_files(tmp_path / "serial" / "report"), report_files(tmp_path / "remote" / "report")
-    assert "counterexamples/VAR1-false.json" in serial  # the plugin's mis-statement was falsified
-    assert remote == serial
+    reports = {name: report_files(tmp_path / name / "report") for name in engines}
+    assert "counterexamples/VAR1-false.json" in reports["serial"]  # the plugin's mis-statement was falsified
+    assert reports["local"] == reports["serial"]
+    assert reports["remote"] == reports["serial"]
 
 
 @pytest.fixture
