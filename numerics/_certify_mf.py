@@ -158,9 +158,13 @@ class Projector:
 def smallest(op: Callable[[np.ndarray], np.ndarray], n: int, k: int, norm: float,
              tol: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """k smallest eigenpairs of the symmetric operator `op` (Lanczos), with their residual norms."""
+    if n <= 50:  # small enough to form: exact eigenpairs, no iteration
+        M = np.column_stack([op(e) for e in np.eye(n)])
+        w, V = np.linalg.eigh((M + M.T) / 2)
+        w, V = w[:k], V[:, :k]
+        return w, V, np.array([np.linalg.norm(op(V[:, i]) - w[i] * V[:, i]) for i in range(w.size)])
     A = LinearOperator((n, n), matvec=op, dtype=float)
     v0 = np.random.default_rng(1).standard_normal(n)  # deterministic: same state, same certificate
-    k = min(k, n - 2)
     try:
         w, V = eigsh(A, k=k, which="SA", v0=v0, tol=tol, maxiter=MAX_RESTARTS)
     except Exception as err:  # ArpackNoConvergence: keep what converged
@@ -173,6 +177,8 @@ def smallest(op: Callable[[np.ndarray], np.ndarray], n: int, k: int, norm: float
 
 def norm_estimate(op: Callable[[np.ndarray], np.ndarray], n: int) -> float:
     """$\\|J\\|_2$ to a few digits (largest-magnitude Ritz value)."""
+    if n <= 50:
+        return float(np.linalg.norm(np.column_stack([op(e) for e in np.eye(n)]), 2))
     A = LinearOperator((n, n), matvec=op, dtype=float)
     try:
         w = eigsh(A, k=1, which="LM", v0=np.random.default_rng(2).standard_normal(n), tol=1e-3,
@@ -196,30 +202,60 @@ def conjugate_gradient_distance(op: Callable[[np.ndarray], np.ndarray], n: int, 
     return min(float(np.linalg.norm(delta)) + r / gamma, float(np.linalg.norm(rhs)) / gamma)
 
 
+def invariant_subspace(p: Problem, names: tuple[str, ...], W_A: np.ndarray, W_B: np.ndarray):
+    r"""Row bases $Q_A$ ($d_A\times(r+q)$), $Q_B$ of the subspace THEORY §8 keeps the flow in, or None.
+
+    With isotropic or no noise and terms among pos, neg, wd, the rows of $W_A$ stay in
+    $\mathrm{range}(A) + \mathrm{rows}(W_A)$. A perturbation $E$ with rows orthogonal to it has
+    $E\Sigma_A = \sigma_A^2 E$, $EC = 0$ and $EW_A^\top = 0$, so $J[E] = -(\lambda\sigma_A^2 H_B + \mu)E$ with
+    $H_B = W_B\Sigma_B W_B^\top \succeq 0$: never unstable, and $f$ has no part there. The certificate
+    then only needs $J$ on the subspace, of dimension $m(r + q)$ whatever $d$ is."""
+    if not set(names) <= {"pos", "neg", "wd"} or any(k not in ("isotropic", "none") for k in noise_kinds(p)[0]):
+        return None
+    return tuple(_range_basis(np.hstack([F, X.T])) for F, X in ((p.A, W_A), (p.B, W_B)))
+
+
 def matrix_free_certificate(cert: Certifier, t: float, W_A: np.ndarray, W_B: np.ndarray) -> Certificate:
     """The test of the module docstring with Hessian-vector products only (`_certify_mf`)."""
     from ._flowfn import flow_function
 
-    p, names = cert._p, cert.names
+    p, names, m = cert._p, cert.names, cert._p.m
     if cert.size > MAX_MATRIX_FREE:
         return Certificate(False, True, np.nan, np.nan, np.nan,
                            f"uncertified at t={t:.4g}: a state of {cert.size} entries is beyond the matrix-free "
                            f"certificate's limit of {MAX_MATRIX_FREE}", decided=False)
     fs = flow_function(p, names, path="structured")
-    dA, dB = fs(W_A, W_B)
-    f = np.concatenate([np.ravel(dA), np.ravel(dB)])
-    y = np.concatenate([W_A.ravel(), W_B.ravel()])
-    n = y.size
-    J, rel, how = hvp(p, names, W_A, W_B, fs.vector_field())
+    J_full, rel, how = hvp(p, names, W_A, W_B, fs.vector_field())
     ranges = sigma_ranges(p)
+    sub = invariant_subspace(p, names, W_A, W_B)
+    QA, QB = sub if sub is not None else (np.eye(p.d_A), np.eye(p.d_B))  # (identity: only when small enough)
+    if sub is None:
+        def J(v: np.ndarray) -> np.ndarray:
+            return J_full(v)
+    else:  # coordinates Z = W Q on the invariant subspace; Q has orthonormal columns, so this is an isometry
+        kA, kB = QA.shape[1], QB.shape[1]
+
+        def J(v: np.ndarray) -> np.ndarray:
+            up = np.concatenate([(v[:m * kA].reshape(m, kA) @ QA.T).ravel(), (v[m * kA:].reshape(m, kB) @ QB.T).ravel()])
+            out = J_full(up)
+            return np.concatenate([(out[:m * p.d_A].reshape(m, p.d_A) @ QA).ravel(),
+                                   (out[m * p.d_A:].reshape(m, p.d_B) @ QB).ravel()])
+
+        ranges = tuple(None if R is None else _range_basis(Q.T @ R) for R, Q in zip(ranges, (QA, QB)))
+        ranges = tuple(None if R is not None and R.shape[1] == R.shape[0] else R for R in ranges)
+    Z_A, Z_B = (W_A @ QA, W_B @ QB) if sub is not None else (W_A, W_B)
+    dA, dB = fs(W_A, W_B)
+    f = np.concatenate([(np.asarray(dA) @ QA).ravel(), (np.asarray(dB) @ QB).ravel()])
+    y = np.concatenate([Z_A.ravel(), Z_B.ravel()])
+    n = y.size
     if set(names) <= {"pos", "neg"}:
         group, ker = "GL", True
     elif set(names) <= {"pos", "neg", "wd"}:
         group, ker = "O", False
     else:
-        group, ker = symmetries(cert.fn.loss, W_A, W_B, ranges, ranges=True)
-    none = (np.zeros((p.d_A, 0)), np.zeros((p.d_B, 0)))
-    P = Projector(((p.m, p.d_A), (p.m, p.d_B)), ranges if ker else (None, None), tangents(W_A, W_B, group, none))
+        group, ker = symmetries(cert.fn.loss, W_A, W_B, sigma_ranges(p), ranges=True)
+    none = (np.zeros((Z_A.shape[1], 0)), np.zeros((Z_B.shape[1], 0)))
+    P = Projector((Z_A.shape, Z_B.shape), ranges if ker else (None, None), tangents(Z_A, Z_B, group, none))
     norm = norm_estimate(lambda v: P(J(P(v))), n)
     tau, c = rel * norm, 2.0 * norm if norm > 0 else 1.0
 
@@ -228,38 +264,29 @@ def matrix_free_certificate(cert: Certifier, t: float, W_A: np.ndarray, W_B: np.
         return -P(J(pv)) + c * (v - pv)
 
     # One Ritz pair: its sign decides stability, its size γ (more would stall on degenerate eigenvalues, e.g.
-    # the noise block -λσ²H_B ⊗ I of THEORY §8, of multiplicity d - r).
+    # the noise block -λσ²H_B ⊗ I of THEORY §8, of multiplicity d - r, on the full state).
     w, V, res = smallest(B, n, 1, norm, tol=1e-6)
-    rq = np.array([V[:, i] @ B(V[:, i]) for i in range(w.size)])
-    if rq.size and rq.min() < -tau:  # a Rayleigh quotient below zero: an unstable direction, proven
-        return unstable(t, float(-rq.min()), tau)
     if not w.size:
         return Certificate(False, True, np.nan, np.nan, np.nan, f"uncertified at t={t:.4g}: Lanczos did not converge "
                            f"within {MAX_RESTARTS} restarts (a spectrum too clustered near zero)", decided=False)
-    flat = np.abs(w) <= tau + res
-    curved = ~flat
-    if not curved.any():
-        return Certificate(False, True, np.nan, np.nan, np.nan, f"uncertified at t={t:.4g}: the {w.size} "
-                           "smallest curvatures found are all zero (flat directions beyond the known symmetries)",
+    theta, r, x = float(w[0]), float(res[0]), V[:, 0]
+    if x @ B(x) < -tau:  # a Rayleigh quotient below zero: an unstable direction, proven
+        return unstable(t, float(-(x @ B(x))), tau)
+    if abs(theta) <= tau + r:
+        return Certificate(False, True, -theta, np.nan, np.nan, f"uncertified at t={t:.4g}: {unverified(V)}",
                            decided=False)
-    gamma = float((w[curved] - res[curved]).min())
+    gamma = theta - r
     if gamma <= tau:
-        return Certificate(False, True, float(-w.min()), np.nan, np.nan, f"uncertified at t={t:.4g}: the smallest "
-                           f"curvature {w[curved].min():.3g} is not resolved (residual {res[curved].max():.2g}, "
-                           f"rounding {tau:.1e})", decided=False)
-    if flat.any():
-        return Certificate(False, True, float(-w.min()), gamma, np.nan,
-                           f"uncertified at t={t:.4g}: {unverified(V[:, flat])}", decided=False)
-    Z = V[:, flat]
-    rhs = P(f)
-    rhs = rhs - Z @ (Z.T @ rhs)
-    dist = conjugate_gradient_distance(lambda v: B(v) + c * (Z @ (Z.T @ v)), n, rhs, gamma)
-    scale, top = float(np.linalg.norm(y)), float(-w.min())
+        return Certificate(False, True, -theta, np.nan, np.nan, f"uncertified at t={t:.4g}: the smallest "
+                           f"curvature {theta:.3g} is not resolved (residual {r:.2g}, rounding {tau:.1e})",
+                           decided=False)
+    dist = conjugate_gradient_distance(B, n, P(f), gamma)
+    scale, where = float(np.linalg.norm(y)), "" if sub is None else f" on the invariant subspace of THEORY §8, {n} entries"
     if dist > cert.eq_tol * scale:
-        return Certificate(False, True, top, gamma, dist,
+        return Certificate(False, True, -theta, gamma, dist,
                            f"stable but not yet close at t={t:.4g}: Newton distance {dist:.3g} > "
                            f"eq_tol·‖W‖ = {cert.eq_tol * scale:.3g} (γ = {gamma:.3g}; matrix-free, {how})")
-    return Certificate(True, True, top, gamma, dist,
-                       f"converged at t={t:.4g}, certified matrix-free ({how} Hessian-vector products, Lanczos): "
-                       f"no unstable direction (smallest curvature {gamma:.2g}), Newton distance {dist:.3g} <= "
-                       f"eq_tol·‖W‖ = {cert.eq_tol * scale:.3g}")
+    return Certificate(True, True, -theta, gamma, dist,
+                       f"converged at t={t:.4g}, certified matrix-free ({how} Hessian-vector products, Lanczos"
+                       f"{where}): no unstable direction (smallest curvature {gamma:.2g}), Newton distance "
+                       f"{dist:.3g} <= eq_tol·‖W‖ = {cert.eq_tol * scale:.3g}")
