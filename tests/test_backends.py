@@ -1,11 +1,12 @@
 """`integrate(..., backend="numba")` against the reference, SciPy's `solve_ivp` DOP853.
 
-The numba backend is SciPy's DOP853 step for step (`numerics/_rk_kernels.py`), so the two runs
-take the same steps and differ by rounding. The bounds below come from the tolerances: a run's
-global error is at most the sum of its local errors, each below `rtol·|y| + atol` per step, so
-two runs with the same tolerances differ by at most twice that sum, `2·steps·(rtol·max|W| + atol)`
-(the flows here grow from a small init, where relative errors are carried, not amplified).
-Accuracy against a tight-tolerance SciPy reference must match SciPy's own at the same tolerances.
+The numba backend is SciPy's DOP853 step for step (`numerics/_rk_kernels.py`), so on the same
+path the two runs take the same steps and differ by rounding. The bound below comes from the
+tolerances: each step of either run may commit a local error up to `rtol·|y| + atol`, so a
+departure of one run's steps from the other's (a different accept/reject decision) shows as at
+most twice the sum over the steps, `2·steps·(rtol·max|W| + atol)`; rounding alone stays far below.
+Accuracy against a tight-tolerance SciPy reference must match SciPy's own at the same tolerances
+(the global error itself is not bounded by the local tolerances: it grows through the saddle escape).
 """
 
 from __future__ import annotations
@@ -66,13 +67,13 @@ def test_same_solution_as_scipy(path):
 def test_accuracy_matches_scipy_at_the_same_tolerances():
     p = _problem()
     W = numerics.random_init(p, 1e-2, seed=2)
-    tight = numerics.integrate(p, *W, 40.0, method="DOP853", rtol=1e-13, atol=1e-16)
+    tight = numerics.integrate(p, *W, 40.0, method="DOP853", rtol=1e-13, atol=1e-16, path="full")
     errs = {}
     for backend in ("scipy", "numba"):
-        run = numerics.integrate(p, *W, 40.0, method="DOP853", rtol=1e-7, atol=1e-10, backend=backend)
+        run = numerics.integrate(p, *W, 40.0, method="DOP853", rtol=1e-7, atol=1e-10, backend=backend, path="full")
         errs[backend] = max(np.abs(np.asarray(run.W_A) - np.asarray(tight.W_A)).max(),
                             np.abs(np.asarray(run.W_B) - np.asarray(tight.W_B)).max())
-        assert errs[backend] <= _bound(run, 1e-7, 1e-10)
+    assert 0 < errs["scipy"] < 1e-3  # the comparison means something: a real, small error
     assert errs["numba"] <= 2 * errs["scipy"] + 100 * np.finfo(float).eps
 
 
