@@ -167,16 +167,23 @@ def symmetries(loss: Callable[[np.ndarray, np.ndarray], float], W_A: np.ndarray,
     (columns), or with `ranges` their range bases (None: no kernel)."""
     rng = np.random.default_rng(4)
     L0 = loss(W_A, W_B)
-    scale = max(float(np.sqrt(np.sum(W_A**2) + np.sum(W_B**2))), 1e-300)
-    ref = 0.0
-    for _ in range(2):
-        ZA, ZB = rng.standard_normal(W_A.shape), rng.standard_normal(W_B.shape)
-        z = 0.1 * scale / np.sqrt(np.sum(ZA**2) + np.sum(ZB**2))
-        ref = max(ref, abs(loss(W_A + z * ZA, W_B + z * ZB) - L0))
-    tol = 1e-6 * ref + 1e3 * np.finfo(float).eps * abs(L0)
+    norm = float(np.sqrt(np.sum(W_A**2) + np.sum(W_B**2)))
 
-    def flat(curve: Callable[[float], tuple[np.ndarray, np.ndarray]]) -> bool:
+    def tolerance(size: float) -> float:
+        ref = 0.0
+        for _ in range(2):
+            ZA, ZB = rng.standard_normal(W_A.shape), rng.standard_normal(W_B.shape)
+            z = size / np.sqrt(np.sum(ZA**2) + np.sum(ZB**2))
+            ref = max(ref, abs(loss(W_A + z * ZA, W_B + z * ZB) - L0))
+        return 1e-6 * ref + 1e3 * np.finfo(float).eps * abs(L0)
+
+    def flat(curve: Callable[[float], tuple[np.ndarray, np.ndarray]], tol: float) -> bool:
         return all(abs(loss(*curve(sv)) - L0) <= tol for sv in (0.1, -0.1))
+
+    # The orbits move W by about 0.1‖W‖; kernel moves by 0.1·max(‖W‖, 1) (at W = 0 every orbit is a point,
+    # but a translation is not).
+    tol_orbit, scale = tolerance(0.1 * norm), max(norm, 1.0)
+    tol_move = tolerance(0.1 * scale)
 
     m = W_A.shape[0]
     group = None
@@ -190,7 +197,7 @@ def symmetries(loss: Callable[[np.ndarray, np.ndarray], float], W_A: np.ndarray,
                 ok = False
                 break
             xi = xi / size
-            ok = flat(lambda sv, xi=xi: (expm(sv * xi) @ W_A, expm(-sv * xi.T) @ W_B))
+            ok = flat(lambda sv, xi=xi: (expm(sv * xi) @ W_A, expm(-sv * xi.T) @ W_B), tol_orbit)
             if not ok:
                 break
         if ok:
@@ -211,5 +218,6 @@ def symmetries(loss: Callable[[np.ndarray, np.ndarray], float], W_A: np.ndarray,
                 nv = K @ rng.standard_normal(K.shape[1])
             nv = nv / np.linalg.norm(nv)
             move = 0.1 * scale * np.outer(rng.standard_normal(m) / np.sqrt(m), nv)
-            ker = ker and flat(lambda sv, k=k, mv=move: (W_A + sv * mv, W_B) if k == 0 else (W_A, W_B + sv * mv))
+            ker = ker and flat(lambda sv, k=k, mv=move: (W_A + sv * mv, W_B) if k == 0 else (W_A, W_B + sv * mv),
+                               tol_move)
     return group, ker
