@@ -96,6 +96,22 @@ def test_certified_convergence():
     # The event's root: where the relative gradient crosses grad_tol; W there agrees to the bound.
     a, b = ref.at(ref.t_stop), new.at(new.t_stop)
     assert max(np.abs(a[0] - b[0]).max(), np.abs(a[1] - b[1]).max()) <= _bound(ref)
+    # Hundreds of steps: the dense output spans several of the compiled loop's stores (64, 128, ... steps).
+    assert len(new.t_steps) > 64 + 128
+    for t in np.linspace(0.0, ref.t_stop, 23)[1:-1] + 0.01:
+        (a, b), (c, e) = ref.at(t), new.at(t)
+        assert max(np.abs(a - c).max(), np.abs(b - e).max()) <= _bound(ref)
+
+
+def test_auto_path_when_compiled():
+    from cdyn.numerics._integrate import build_system
+
+    p = numerics.random_problem((1.0, 0.6, 0.3) * 2 + (0.2, 0.1), (0.9, 0.5, 0.35) * 2 + (0.2, 0.1), d_A=64, d_B=64,
+                                m=8, noise_A=0.1, noise_B=0.1, seed=1)
+    W = numerics.random_init(p, 1e-3)
+    # NumPy pays per call (the full form's 12 products win); compiled code pays per flop (the reduced form wins).
+    assert build_system(p, ("pos", "neg"), *W, "auto").path == "full"
+    assert build_system(p, ("pos", "neg"), *W, "auto", compiled=True).path == "reduced"
 
 
 def test_evaluation_budget():
