@@ -244,8 +244,10 @@ def integrate(
     jac_fn = system.make_jac() if use_jac and method in IMPLICIT else None
     ivp = None
     if backend == "numba" and method == "DOP853" and system.numba_spec is not None:
-        from ._rk_ivp import NumbaDOP853  # numba is imported only when asked for
-
+        try:
+            from ._rk_ivp import NumbaDOP853  # numba is imported only when asked for
+        except ImportError as err:
+            raise ValueError(f"backend: numba is not installed ({err}); pip install numba") from None
         ivp = NumbaDOP853(*system.numba_spec())
     certifier = Certifier(problem, names, eq_tol, lambda: _weight_system(problem, names, W_A0, W_B0, "full").make_jac())
     sol = solve_certified(system, t_end, method, jac_fn, rtol, atol, n_points, max_norm, tol, norm_C(problem) or 1.0,

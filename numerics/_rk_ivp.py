@@ -77,7 +77,7 @@ def _log_size(watch, t0: float | None) -> int:
     if watch is None:
         return 4096
     ts, w = watch.ts, watch.window
-    ignored = 1 if ts and t0 is not None and t0 <= ts[-1] else 0  # this segment's first entry repeats a time already seen
+    ignored = 1 if ts and t0 is not None and t0 <= ts[-1] else 0  # the segment's first entry: a time already seen
     return (w - (len(ts) - 1) % w if ts else w + 1) + ignored
 
 
