@@ -308,12 +308,15 @@ def report(sp: dict, big: dict | None) -> str:
                 f"**{big['wall_s']:.0f} s** wall, {big['cells'] / big['wall_s']:.1f} cells/s; cell "
                 f"{_med(big['walls'])} s; peak RSS {big['peak_rss_total'] / gib:.2f} GiB for the process tree "
                 f"(driver {big['peak_rss_driver'] / 2**20:.0f} MiB), store {big['store_bytes'] / 2**20:.1f} MiB; "
-                f"statuses {big['statuses']}. The command printed: " + "; ".join(big["summary"]) + ".", ""]
+                f"statuses {big['statuses']}."
+                + (f" At that rate all {big['of']} cells take about {big['of'] * big['wall_s'] / big['cells']:.0f} s "
+                   "on this machine under this load." if big["stopped"] else "")
+                + (" The command printed: " + "; ".join(big["summary"]) + "." if big["summary"] else ""), ""]
     walls = big["walls"] if big else sp["cell_walls"]
     sim = ", ".join(f"{a:.2f} s vs {r['dask_s']:.2f} s" for a, r in zip(sp["sims"], sp["rows"]))
     out += [f"**64 workers.** The model (see the script's docstring), with c_w calibrated on the 2-worker runs "
             f"(median) and each run's own cell walls, gives simulated vs measured elapsed {sim}. With the "
-            f"{'10⁴-cell sweep' if big else 'speedup run'}’s {len(walls)} measured cell walls "
+            f"{len(walls)} measured cell walls of the {'reduced-path sweep' if big else 'speedup run'} "
             f"(Σ = {sum(walls):.0f} s serial), c_s = {s['throughput_s'] * 1e3:.2f} ms a task at the scheduler and "
             f"c_w = {sp['c_w'] * 1e3:.1f} ms a task at the worker:", "", *projection(walls, s, sp["c_w"]), "",
             conclusion(walls, s, sp["c_w"]), MARK_END]
