@@ -287,10 +287,13 @@ def report(sp: dict, big: dict | None) -> str:
            f"**{_med(sp['cpu_ratio'])}×** the serial CPU time for the same cells, so an idle 2-core machine would "
            f"run them at most 2 / that = **{_med([2 / c for c in sp['cpu_ratio']])}×** faster than serially "
            "(an upper bound: it leaves out the idle tail and the scheduler's latency).", "",
-           "| repeat | serial | 2 workers | ratio | CPU serial | CPU workers | load avg |", "|---|---|---|---|---|---|---|"]
+           "*Cores obtained* is CPU seconds / wall seconds: how much of the 2 cores each contender got.", "",
+           "| repeat | serial | 2 workers | ratio | CPU serial | CPU workers | cores obtained (serial; workers) "
+           "| load avg |", "|---|---|---|---|---|---|---|---|"]
     for i, r in enumerate(sp["rows"]):
         out.append(f"| {i + 1} | {r['serial_s']:.2f} s | {r['dask_s']:.2f} s | {r['serial_s'] / r['dask_s']:.2f}× "
-                   f"| {r['serial_cpu']:.2f} s | {r['dask_cpu']:.2f} s | {r['load']:.1f} |")
+                   f"| {r['serial_cpu']:.2f} s | {r['dask_cpu']:.2f} s "
+                   f"| {r['serial_cpu'] / r['serial_s']:.2f}; {r['dask_cpu'] / r['dask_s']:.2f} | {r['load']:.1f} |")
     out += ["", f"**Per-cell cost and overhead.** A cell costs {_med(sp['cell_walls'])} s (median, min-max). "
             f"The 2 workers spend {_med(sp['overhead_per_cell_s'])} s per cell beyond the cells' own work "
             "(2 × elapsed − Σ cell walls, per cell: scheduling, transfer, idle tail and the machine's other load). "
