@@ -56,7 +56,8 @@ def _what(view: View) -> str:
     if view.averaged:
         parts.append(f"averaged over {', '.join(view.averaged)}")
     if view.fixed:
-        parts.append("fixed " + ", ".join(f"{k} = {v:g}" for k, v in view.fixed.items()))
+        parts.append("fixed " + ", ".join(f"{k} = {v if isinstance(v, str) else format(v, 'g')}"
+                                          for k, v in view.fixed.items()))
     return "; ".join(parts)
 
 

@@ -79,11 +79,14 @@ def check_names(ds: xr.Dataset, x: str, y: str | None, z: str) -> None:
         if key is not None and key not in fields:
             what = "the seed dimension is averaged, not an axis" if key == "seed" else f"{key!r} is not a swept field"
             raise ValueError(f"{opt}: {what}; the swept fields of this store are {', '.join(fields) or '(none)'}")
+        if key is not None and not _numeric(ds, key):
+            raise ValueError(f"{opt}: {key} takes non-numeric values ({_values_text(ds[key].values)}); an axis needs "
+                             f"a numeric field (hold {key} with --fix {key}=VALUE)")
     if y is not None and y == x:
         raise ValueError(f"y: the same field as --x ({x!r}); a phase diagram needs two different fields")
 
 
-def parse_fix(items: list[str], ds: xr.Dataset, axes: tuple[str, ...]) -> dict[str, float]:
+def parse_fix(items: list[str], ds: xr.Dataset, axes: tuple[str, ...]) -> dict[str, float | str]:
     """`["noise=0.1"]` → `{"noise": 0.1}`; each name a swept field off the axes, each value a float."""
     fields, fixed = swept_fields(ds), {}
     for item in items:
@@ -97,6 +100,9 @@ def parse_fix(items: list[str], ds: xr.Dataset, axes: tuple[str, ...]) -> dict[s
             raise ValueError(f"fix: {name!r} is plotted on an axis; it cannot also be fixed")
         if name in fixed:
             raise ValueError(f"fix: {name!r} is fixed twice")
+        if not _numeric(ds, name):  # a string or list field (stored as JSON text): matched as text
+            fixed[name] = text.strip()
+            continue
         try:
             value = float(text)
         except ValueError:
@@ -107,8 +113,14 @@ def parse_fix(items: list[str], ds: xr.Dataset, axes: tuple[str, ...]) -> dict[s
     return fixed
 
 
+def _numeric(ds: xr.Dataset, key: str) -> bool:
+    return ds[key].dtype.kind in "fiub"
+
+
 def _values_text(values: np.ndarray) -> str:
-    vals = np.unique(values)
+    vals = np.unique(np.asarray(values).astype(object if np.asarray(values).dtype.kind not in "fiub" else float))
+    if vals.dtype == object:
+        return ", ".join(str(v) for v in vals[:8]) + (f", … ({len(vals)} values)" if len(vals) > 8 else "")
     shown = ", ".join(f"{v:.6g}" for v in vals[:8])
     return shown + (f", … ({len(vals)} values)" if len(vals) > 8 else "")
 
@@ -116,10 +128,14 @@ def _values_text(values: np.ndarray) -> str:
 def _select(ds: xr.Dataset, fixed: dict[str, float]) -> xr.Dataset:
     """Keep the cells at the fixed values (exact to `MATCH_RTOL`); a value not stored is an error."""
     for name, value in fixed.items():
-        coord = np.asarray(ds[name].values, dtype=float)
-        hit = np.isclose(coord, value, rtol=MATCH_RTOL, atol=0.0)
+        if isinstance(value, str):
+            coord = np.asarray(ds[name].values).astype(object).astype(str)
+            hit = coord == value
+        else:
+            coord = np.asarray(ds[name].values, dtype=float)
+            hit = np.isclose(coord, value, rtol=MATCH_RTOL, atol=0.0)
         if not hit.any():
-            raise ValueError(f"fix: {name}={value:g} is not a value of the sweep; {name} takes {_values_text(coord)}")
+            raise ValueError(f"fix: {name}={value} is not a value of the sweep; {name} takes {_values_text(coord)}")
         if design(ds) == "grid":
             ds = ds.isel({name: int(np.flatnonzero(hit)[0])}, drop=True)
         else:
@@ -212,10 +228,10 @@ def make_view(ds: xr.Dataset, x: str, y: str | None, z: str, fix: list[str] | No
     if kind == "grid":
         several = [f for f in rest if sub.sizes.get(f, 1) > 1]
     else:
-        several = [f for f in rest if np.unique(np.asarray(sub[f].values, dtype=float)).size > 1]
+        several = [f for f in rest if np.unique(np.asarray(sub[f].values).astype(str)).size > 1]
     if several and not average:
         f = several[0]
-        raise ValueError(f"fix: {f} takes {_values_text(np.asarray(sub[f].values, dtype=float))}; "
+        raise ValueError(f"fix: {f} takes {_values_text(sub[f].values)}; "
                          f"fix it (--fix {f}=VALUE) or average over it (--average)")
     averaged = several if average else []
     if sub.sizes.get("sample", 1) == 0:

@@ -212,6 +212,25 @@ def test_errors_name_the_field(grid_path: Path, args: list[str], message: str, c
     assert err.startswith(message) and err.count("\n") == 1
 
 
+def test_text_field_is_fixed_by_text_not_plotted() -> None:
+    """A list field (stored as JSON text, e.g. run.terms) can be held at a value, not put on an axis."""
+    doubled = grid_store(LAM_NOISE)
+    for k in FLOATS:
+        doubled[k] = 2 * doubled[k]
+    ds = xr.concat([grid_store(LAM_NOISE), doubled], dim="terms")
+    ds = ds.assign_coords(terms=("terms", np.array(['["pos", "neg"]', '["pos", "wd"]'], dtype=object),
+                                 {"field": "run.terms"}))
+    view = make_view(ds, "lam", "noise", "kappa_final", ['terms=["pos", "wd"]'])
+    assert np.allclose(view.mean().values, (2 * ds["kappa_final"].isel(terms=0)).mean("seed").values)
+    sf = plot_store(ds, "lam", "noise", "kappa_final", ['terms=["pos", "wd"]'])
+    assert 'fixed terms = ["pos", "wd"]' in sf.title
+    plt.close(sf.fig)
+    with pytest.raises(ValueError, match=r"^x: terms takes non-numeric values"):
+        make_view(ds, "terms", None, "kappa_final", ["noise=0.1"])
+    with pytest.raises(ValueError, match=r"^fix: terms=\[\] is not a value of the sweep; terms takes "):
+        make_view(ds, "lam", "noise", "kappa_final", ["terms=[]"])
+
+
 def test_missing_store_is_named(tmp_path: Path, capsys) -> None:
     missing = tmp_path / "nope.zarr"
     assert main(["sweep", "plot", str(missing), "--x", "lam"]) == 2
