@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -151,3 +152,22 @@ def test_representative_cells_cover_every_value():
     seen = {(s.cell_values(c)[0]["problem.lam"], s.cell_values(c)[0]["problem.mu"]) for c in picks}
     assert {v for v, _ in seen} == set(s.values[0]) and {v for _, v in seen} == set(s.values[1])
     assert len(picks) < 120
+
+
+@pytest.mark.parametrize("name", ["peak_time", "cca_limit"])
+def test_builtin_sweeps_parse_and_their_cells_validate(name):
+    """The sweeps shipped in sweeps/ (and quoted in the README) are valid specs: every field known,
+    every representative cell's config validated, the cell count the one the README quotes."""
+    import math
+    import re
+
+    from cdyn._sweep_spec import parse_sweep, representative_cells
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "sweeps" / f"{name}.toml").read_text()
+    spec = parse_sweep(text, f"sweeps/{name}.toml")
+    assert spec.design == "grid" and spec.dims[-1] == "seed"
+    assert representative_cells(spec)
+    n = math.prod(spec.shape)
+    readme = (root / "README.md").read_text()
+    assert re.search(rf"{n} cells", readme[readme.index(f"sweeps/{name}.toml`"):]), (name, n)
