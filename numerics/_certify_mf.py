@@ -224,28 +224,22 @@ def matrix_free_certificate(cert: Certifier, t: float, W_A: np.ndarray, W_B: np.
         return Certificate(False, True, np.nan, np.nan, np.nan,
                            f"uncertified at t={t:.4g}: a state of {cert.size} entries is beyond the matrix-free "
                            f"certificate's limit of {MAX_MATRIX_FREE}", decided=False)
-    fs = flow_function(p, names, path="structured")
-    J_full, rel, how = hvp(p, names, W_A, W_B, fs.vector_field())
-    ranges = sigma_ranges(p)
     sub = invariant_subspace(p, names, W_A, W_B)
-    QA, QB = sub if sub is not None else (np.eye(p.d_A), np.eye(p.d_B))  # (identity: only when small enough)
-    if sub is None:
-        def J(v: np.ndarray) -> np.ndarray:
-            return J_full(v)
-    else:  # coordinates Z = W Q on the invariant subspace; Q has orthonormal columns, so this is an isometry
-        kA, kB = QA.shape[1], QB.shape[1]
-
-        def J(v: np.ndarray) -> np.ndarray:
-            up = np.concatenate([(v[:m * kA].reshape(m, kA) @ QA.T).ravel(), (v[m * kA:].reshape(m, kB) @ QB.T).ravel()])
-            out = J_full(up)
-            return np.concatenate([(out[:m * p.d_A].reshape(m, p.d_A) @ QA).ravel(),
-                                   (out[m * p.d_A:].reshape(m, p.d_B) @ QB).ravel()])
-
-        ranges = tuple(None if R is None else _range_basis(Q.T @ R) for R, Q in zip(ranges, (QA, QB)))
-        ranges = tuple(None if R is not None and R.shape[1] == R.shape[0] else R for R in ranges)
-    Z_A, Z_B = (W_A @ QA, W_B @ QB) if sub is not None else (W_A, W_B)
+    if sub is not None:
+        # Coordinates Z = W Q on the invariant subspace (Q has orthonormal columns: an isometry). Range(Q)
+        # holds range(A) and is invariant under Σ_A = AΣ_zAᵀ + σ²I, so the flow restricted to it *is* the
+        # flow of the problem with data QᵀA, QᵀB and the same σ: J costs O(m(r+q)²) there instead of O(md).
+        QA, QB = sub
+        (ka, kb), (sa, sb) = noise_kinds(p)
+        p = p.replace(A=QA.T @ p.A, B=QB.T @ p.B, A_xi=sa if ka == "isotropic" else None,
+                      B_xi=sb if kb == "isotropic" else None)
+        W_A, W_B = W_A @ QA, W_B @ QB
+    fs = flow_function(p, names, path="structured")
+    J, rel, how = hvp(p, names, W_A, W_B, fs.vector_field())
+    ranges = sigma_ranges(p)
     dA, dB = fs(W_A, W_B)
-    f = np.concatenate([(np.asarray(dA) @ QA).ravel(), (np.asarray(dB) @ QB).ravel()])
+    f = np.concatenate([np.asarray(dA).ravel(), np.asarray(dB).ravel()])
+    Z_A, Z_B = W_A, W_B
     y = np.concatenate([Z_A.ravel(), Z_B.ravel()])
     n = y.size
     if set(names) <= {"pos", "neg"}:
@@ -253,7 +247,7 @@ def matrix_free_certificate(cert: Certifier, t: float, W_A: np.ndarray, W_B: np.
     elif set(names) <= {"pos", "neg", "wd"}:
         group, ker = "O", False
     else:
-        group, ker = symmetries(cert.fn.loss, W_A, W_B, sigma_ranges(p), ranges=True)
+        group, ker = symmetries(cert.fn.loss, W_A, W_B, ranges, ranges=True)
     none = (np.zeros((Z_A.shape[1], 0)), np.zeros((Z_B.shape[1], 0)))
     P = Projector((Z_A.shape, Z_B.shape), ranges if ker else (None, None), tangents(Z_A, Z_B, group, none))
     norm = norm_estimate(lambda v: P(J(P(v))), n)

@@ -101,3 +101,28 @@ def test_too_large_a_state_is_uncertified_not_converged(monkeypatch):
     monkeypatch.setattr(_certify_mf, "MAX_MATRIX_FREE", 100)
     tr = numerics.integrate(big, widen(W[0]), widen(W[1]), 1e7, grad_tol=GRAD_TOL, path="reduced")
     assert tr.status == "uncertified" and "beyond the matrix-free certificate's limit" in tr.message
+
+
+def test_invariant_subspace_certificate_equals_the_full_state_one():
+    """THEORY §8: with isotropic noise the certificate runs on the small problem (QᵀA, QᵀB, σ) of the invariant
+    subspace. The oracle is the same instance with its noise given as σ·O for a random orthogonal O: the same
+    Σ_A = AAᵀ + σ²I, but not recognised as isotropic, so the certificate runs on the whole state (O(md) per
+    Hessian-vector product). Both decide the same and agree on γ and the Newton distance to Lanczos/CG accuracy."""
+    rng = np.random.default_rng(5)
+    d, sigma = 48, 0.1
+    iso = numerics.random_problem([1.0, 0.6, 0.3], [0.9, 0.5, 0.35], d_A=d, d_B=d, m=3, noise_A=sigma, noise_B=sigma,
+                                  seed=2)
+    O_A, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    O_B, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    dense = numerics.Problem(A=iso.A, B=iso.B, A_xi=sigma * O_A, B_xi=sigma * O_B, m=3)
+    assert _certify_mf.invariant_subspace(iso, TERMS, iso.A.T, iso.B.T) is not None
+    assert _certify_mf.invariant_subspace(dense, TERMS, iso.A.T, iso.B.T) is None
+    tr = numerics.integrate(iso, *numerics.random_init(iso, 1e-3, 0), 3000.0, TERMS, grad_tol=GRAD_TOL, n_points=2)
+    assert tr.status == "converged"
+    W = (tr.W_A[-1], tr.W_B[-1])
+    a = _certify_mf.matrix_free_certificate(certifier(iso), tr.t_stop, *W)
+    b = _certify_mf.matrix_free_certificate(certifier(dense), tr.t_stop, *W)
+    assert a.ok and b.ok and "invariant subspace" in a.reason and "invariant subspace" not in b.reason
+    # Lanczos stops at tol 1e-6 relative, CG at 1e-8: the two routes agree to that, not to rounding.
+    assert a.gamma == pytest.approx(b.gamma, rel=1e-5)
+    assert a.distance == pytest.approx(b.distance, rel=1e-5)
