@@ -154,10 +154,13 @@ def _flow_setup(p: numerics.Problem, tr: dict) -> tuple[numerics.Problem, tuple[
 
 
 def _auto_horizon(cfg: dict, tr: dict, p: numerics.Problem, W0: tuple[np.ndarray, np.ndarray],
-                  console: Console) -> None:
-    """`t_end = 0`: train as long as the flow takes to reach its certified equilibrium (else [run].t_end)."""
+                  console: Console) -> str | None:
+    """`t_end = 0`: train as long as the flow takes to reach its certified equilibrium (else [run].t_end).
+
+    Returns the line that says so; it is printed with the results, so a run refused later prints
+    only its error line."""
     if tr["steps"] or tr["t_end"]:
-        return
+        return None
     fp, terms = _flow_setup(p, tr)
     with console.status("integrating the flow to choose the horizon"), blas_threads(max(p.d_A, p.d_B)):
         flow = numerics.integrate(fp, *W0, cfg["run"]["t_end"], terms, method=cfg["run"]["method"], n_points=2,
@@ -166,14 +169,14 @@ def _auto_horizon(cfg: dict, tr: dict, p: numerics.Problem, W0: tuple[np.ndarray
     tr["t_end_chosen_by"] = f"flow {flow.status} at t={flow.t_stop:.6g}"
     why = ("where the flow converges" if flow.status == "converged"
            else f"[run].t_end: the flow {flow.status} at t={flow.t_stop:.4g}")
-    console.print(f"horizon t={tr['t_end']:.4g} ({why})", highlight=False, markup=False)
+    return f"horizon t={tr['t_end']:.4g} ({why})"
 
 
 def _train(cfg: dict, tr: dict, out: Path, fmt: str) -> None:
     p = problem_from_config(cfg)
     W_A0, W_B0 = numerics.random_init(p, cfg["init"]["scale"], cfg["init"]["seed"])
     check_start(W_A0, W_B0)
-    _auto_horizon(cfg, tr, p, (W_A0, W_B0), Console(stderr=True))
+    horizon_line = _auto_horizon(cfg, tr, p, (W_A0, W_B0), Console(stderr=True))
     kw = dict(batch=tr["batch"], loss=tr["loss"], temperature=tr["temperature"], learn_tau=tr["learn_tau"],
               normalize=tr["normalize"], weight_decay=tr["weight_decay"], z_dist=tr["z_dist"],
               n_data=tr["n_data"] or None, n_points=tr["n_points"])
@@ -222,6 +225,8 @@ def _train(cfg: dict, tr: dict, out: Path, fmt: str) -> None:
         _write(stage, cfg, tr, fp, runs, series, flow, sf, sf_st, terms, story, fig_name)
     s0 = series[0]
     st = _stages(s0["t"], s0["kappa"])
+    if horizon_line:
+        typer.echo(horizon_line)
     typer.echo(f"{runs[0].method}: {runs[0].status} at t={runs[0].t_stop:.4g} ({runs[0].nfev} steps, "
                f"{t_sgd:.2f}s for {len(runs)} run(s))")
     typer.echo(f"kappa SGD : initial {st['initial']:.3g}, peak {st['peak']:.3g} at t={st['peak_time']:.3g}, "
