@@ -15,7 +15,7 @@ from typing import Callable, Literal
 import numpy as np
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
-Status = Literal["completed", "converged", "diverged", "failed", "plateau"]
+Status = Literal["completed", "converged", "diverged", "failed", "plateau", "uncertified"]
 
 
 def weights_norm(W_A: np.ndarray, W_B: np.ndarray) -> float:
@@ -118,6 +118,9 @@ class Trajectory:
       near a stable equilibrium (`integrate`, see `_certify`);
     - `plateau`: reached `t_end` on a saddle/plateau where the gradient is small but the
       Jacobian has an unstable direction (`message` says which);
+    - `uncertified`: the gradient is small but the certificate could not decide (a flat
+      direction that is not a known symmetry of the loss, Lanczos not converged, a state
+      beyond the matrix-free limit); never reported as `converged`;
     - `diverged`: $\\|W\\|$ exceeded the bound (or became non-finite) at `t_stop`;
     - `failed`: the solver gave up (`message` says why).
     """
