@@ -84,7 +84,7 @@ def _scheduler_address(proc: _subprocess.Popen, log: _Path, timeout: float) -> s
     raise RuntimeError(f"dask scheduler did not print its address in {timeout} s: {log.read_text()[-2000:]}")
 
 
-@_pytest.fixture(scope="module")
+@_pytest.fixture(scope="session")
 def remote_scheduler(tmp_path_factory):
     """Address of a `dask scheduler --port 0` with one `dask worker --nthreads 1` on localhost.
 
@@ -114,13 +114,9 @@ def remote_scheduler(tmp_path_factory):
             client.wait_for_workers(1, timeout=120)
         yield address
     finally:
+        for p in reversed(procs):  # nothing to save in them: no graceful shutdown to wait for
+            p.kill()
         for p in reversed(procs):
-            p.terminate()
-        for p in reversed(procs):
-            try:
-                p.wait(timeout=20)
-            except _subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+            p.wait()
         for f in logs:
             f.close()

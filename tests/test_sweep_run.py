@@ -19,6 +19,7 @@ import pytest
 from cdyn import cli
 from cdyn._sweep_spec import identity
 from cdyn._sweep_store import open_store
+from tests.helpers import remote_scheduler  # noqa: F401 -- a fixture
 
 PLUGIN = textwrap.dedent("""
     import sympy as sp
@@ -136,25 +137,9 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait(10)
 
 
-def test_remote_scheduler_and_worker_agree_with_serial(serial):
-    from distributed import Client
-
-    info = serial / "scheduler.json"
-    procs = [_start("distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                    "--scheduler-file", str(info))]
-    try:
-        deadline = time.monotonic() + 60
-        while not info.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        address = json.loads(info.read_text())["address"]
-        procs.append(_start("distributed.cli.dask_worker", address, "--nthreads", "1", "--no-nanny",
-                            "--no-dashboard", "--host", "127.0.0.1"))
-        with Client(address, timeout=30) as c:
-            c.wait_for_workers(1, timeout=60)
-        assert sweep(serial, "remote.zarr", "--scheduler", address) == 0
-    finally:
-        for p in reversed(procs):
-            _stop(p)
+def test_remote_scheduler_and_worker_agree_with_serial(serial, remote_scheduler):  # noqa: F811
+    """A `dask scheduler` + `dask worker` pair on localhost (tests/helpers.py), reached by address."""
+    assert sweep(serial, "remote.zarr", "--scheduler", remote_scheduler) == 0
     assert_same(numbers(serial / "serial.zarr"), numbers(serial / "remote.zarr"))
 
 
