@@ -17,6 +17,9 @@ import pytest
 from cdyn import numerics
 
 pytest.importorskip("numba")
+# One xdist worker runs them all: numba compiles the DOP853 loop and each right-hand side once per
+# process, so two workers would each pay the same cold compile (about a minute of CPU on a new clone).
+pytestmark = pytest.mark.xdist_group("numba")
 
 RTOL, ATOL = 1e-10, 1e-14
 
