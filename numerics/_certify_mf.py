@@ -219,7 +219,7 @@ def matrix_free_certificate(cert: Certifier, t: float, W_A: np.ndarray, W_B: np.
     """The test of the module docstring with Hessian-vector products only (`_certify_mf`)."""
     from ._flowfn import flow_function
 
-    p, names, m = cert._p, cert.names, cert._p.m
+    p, names = cert._p, cert.names
     if cert.size > MAX_MATRIX_FREE:
         return Certificate(False, True, np.nan, np.nan, np.nan,
                            f"uncertified at t={t:.4g}: a state of {cert.size} entries is beyond the matrix-free "
