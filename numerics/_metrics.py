@@ -7,6 +7,8 @@ import numpy as np
 from ._autochoice import estimated_cost
 from ._flowfn import flow_function
 from ._problem import Problem, rank_of
+from ._reduced import _range_basis
+from ._structured import noise_kinds
 from ._trajectory import Trajectory
 
 
@@ -71,13 +73,42 @@ def _inv_sqrt(S: np.ndarray, rtol: float = 1e-12) -> np.ndarray:
 
 
 def whitened_cross(p: Problem) -> np.ndarray:
-    """$K = \\Sigma_A^{-1/2} C \\Sigma_B^{-1/2}$ (pseudo-inverse roots when noise is zero)."""
+    """$K = \\Sigma_A^{-1/2} C \\Sigma_B^{-1/2}$ (pseudo-inverse roots when noise is zero), $d_A\\times d_B$."""
     return _inv_sqrt(p.Sigma_A) @ p.C @ _inv_sqrt(p.Sigma_B)
 
 
+def isotropic_core(p: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    r"""$(\bar S_A, \bar S_B, \tilde C)$ of THEORY §8 when both views' noise is isotropic or zero, else None.
+
+    With $U_A$ an orthonormal basis of $\operatorname{range} A$ ($d_A\times r_A$) and $T_A = U_A^\top A$,
+
+    $$\Sigma_A = U_A\bar S_A U_A^\top + \sigma_A^2(I - U_AU_A^\top),\quad \bar S_A = T_A\Sigma_zT_A^\top + \sigma_A^2 I,
+      \qquad C = U_A\tilde C U_B^\top,\quad \tilde C = T_A\Sigma_z T_B^\top,$$
+
+    so $\Sigma_A^{-1/2} = U_A\bar S_A^{-1/2}U_A^\top + \sigma_A^{-1}(I - U_AU_A^\top)$ (pseudo-inverse roots alike:
+    the largest eigenvalue of $\Sigma_A$ is that of $\bar S_A \succeq \sigma_A^2 I$, so the same eigenvalues are
+    cut), and $K = U_A\tilde K U_B^\top$ with $\tilde K = \bar S_A^{-1/2}\tilde C\bar S_B^{-1/2}$
+    ($r_A\times r_B$): the canonical correlations in $O(d r^2)$, no $d\times d$ matrix."""
+    kinds, (sa, sb) = noise_kinds(p)
+    if any(k not in ("none", "isotropic") for k in kinds):
+        return None
+    U_A, U_B = _range_basis(p.A), _range_basis(p.B)
+    if not (U_A.shape[1] and U_B.shape[1]):
+        return None
+    T_A, T_B, Sz = U_A.T @ p.A, U_B.T @ p.B, p.Sigma_z
+    S_A, S_B = T_A @ Sz @ T_A.T, T_B @ Sz @ T_B.T
+    return ((S_A + S_A.T) / 2 + sa**2 * np.eye(S_A.shape[0]), (S_B + S_B.T) / 2 + sb**2 * np.eye(S_B.shape[0]),
+            T_A @ Sz @ T_B.T)
+
+
 def canonical_correlations(p: Problem) -> np.ndarray:
-    """$\\rho_1 \\ge \\rho_2 \\ge \\dots$: singular values of the whitened cross-covariance."""
-    return np.linalg.svd(whitened_cross(p), compute_uv=False)[: p.rank_C]
+    """$\\rho_1 \\ge \\rho_2 \\ge \\dots$: singular values of the whitened cross-covariance (from the
+    $r\\times r$ problem of `isotropic_core` when the noise is isotropic or zero)."""
+    core = isotropic_core(p)
+    if core is None:
+        return np.linalg.svd(whitened_cross(p), compute_uv=False)[: p.rank_C]
+    S_A, S_B, Ct = core
+    return np.linalg.svd(_inv_sqrt(S_A) @ Ct @ _inv_sqrt(S_B), compute_uv=False)[: p.rank_C]
 
 
 def kappa_limit(p: Problem) -> float:

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
+from ._autochoice import signal_singular_values
 from ._kappa_rate import dlog_kappa_total
 from ._metrics import kappa, kappa_limit
 from ._problem import Problem
@@ -97,7 +98,7 @@ def detect_stages(p: Problem, traj: Trajectory, terms: tuple[str, ...] | None = 
     i = int(np.argmax(kap))
     t_peak = refine_peak(p, traj, i, terms)
     k = min(p.m, p.rank_C)
-    g = np.linalg.svd(p.C, compute_uv=False)
+    g = signal_singular_values(p)  # of C, from its r×r core: no d_A×d_B SVD
     limit = kappa_limit(p)
     rate1 = _slope(traj.t[: i + 1], logk[: i + 1], logk[0], logk[i])
     rate2 = _slope(traj.t[i:], logk[i:], logk[i], np.log(limit))
