@@ -9,10 +9,11 @@ applied to vectors:
   (a user term with an inverse), central differences of the flow along $v$, whose error is
   estimated by Richardson's comparison of steps $h$ and $2h$ and added to the rounding level $\tau$.
 * **Symmetries** are projected out: $P$ is the orthogonal projector onto the complement of the
-  known flat directions (`symmetry_tangents`, plus moves of a row along $\ker\Sigma$, applied
-  as $V \mapsto V R R^\top$ with $R$ an orthonormal basis of $\mathrm{range}\,\Sigma$, never as
-  $n\times m d$ columns). The operator $B = -PJP + c\,(I - P)$ has the spectrum of $-J$ on the
-  complement and puts the flat directions at $c > \|J\|$, out of the way.
+  known flat directions (`_projector`: the group orbit's tangents by a Sylvester solve in the singular
+  bases of $W_A$, $W_B$, never as $m^2$ dense columns; moves of a row along $\ker\Sigma$ as
+  $V \mapsto V R R^\top$ with $R$ an orthonormal basis of $\mathrm{range}\,\Sigma$). The operator
+  $B = -PJP + c\,(I - P)$ has the spectrum of $-J$ on the complement and puts the flat directions at
+  $c > \|J\|$, out of the way.
 * **Smallest eigenvalues** of $B$ by Lanczos (`eigsh`, deterministic start vector). A Ritz
   vector $x \perp$ symmetries with Rayleigh quotient $x^\top B x < -\tau$ *proves* an unstable
   direction (min-max), whatever the convergence. Otherwise the smallest Ritz value $\theta$ with
@@ -37,14 +38,23 @@ from scipy.sparse.linalg import LinearOperator, cg, eigsh
 
 from cdyn import theory
 
-from ._certificate import MAX_MATRIX_FREE, Certificate, Certifier, symmetries, tangents, unstable, unverified
+from ._certificate import MAX_MATRIX_FREE, Certificate, Certifier, symmetries, unstable, unverified
 from ._compile import compile_exprs
 from ._problem import Problem
+from ._projector import Projector
 from ._structured import noise_kinds, values_for
 
 EPS = float(np.finfo(float).eps)
-#: Implicit restarts of Lanczos (each about 20 Hessian-vector products): a bounded certificate.
+#: Implicit restarts of Lanczos (each at most `NCV` Hessian-vector products): a bounded certificate.
 MAX_RESTARTS = 500
+#: Lanczos basis size. The bottom of the spectrum is clustered (THEORY §8's noise block λσ²H_B ⊗ I): at
+#: converged states (`benchmarks/peers.py` instances) ARPACK's default of 20 took 1672 products at
+#: d = 4096, r = m = 32, 902 at (1024, 16), 552 at (512, 8); 80 takes 582, 382, 142. Its extra
+#: orthogonalisation, O(n·NCV) a step, is small beside a Hessian-vector product.
+NCV = 80
+#: The flat directions are put at c = SHIFT·‖J‖ (‖J‖ estimated to 1e-3), above every curved eigenvalue;
+#: further up only widens the spectrum Lanczos and CG must span (CG: 163 products with 2‖J‖, 151 with 1.1‖J‖).
+SHIFT = 1.1
 
 
 @lru_cache(maxsize=32)
@@ -131,30 +141,6 @@ def sigma_ranges(p: Problem) -> tuple[np.ndarray | None, np.ndarray | None]:
     return out[0], out[1]
 
 
-class Projector:
-    r"""$P$: the orthogonal projector onto the complement of the known flat directions."""
-
-    def __init__(self, shapes: tuple[tuple[int, int], tuple[int, int]], ranges, tangents: np.ndarray | None):
-        (self.m, self.dA), (_, self.dB) = shapes
-        self.ranges = ranges
-        self.Q = np.zeros((self.m * (self.dA + self.dB), 0))
-        if tangents is not None and tangents.shape[1]:
-            T = np.column_stack([self._rows(t) for t in tangents.T])
-            self.Q = _range_basis(T)
-
-    def _rows(self, v: np.ndarray) -> np.ndarray:
-        n = self.m * self.dA
-        parts = []
-        for blk, R, d in ((v[:n], self.ranges[0], self.dA), (v[n:], self.ranges[1], self.dB)):
-            V = blk.reshape(self.m, d)
-            parts.append((V if R is None else (V @ R) @ R.T).ravel())
-        return np.concatenate(parts)
-
-    def __call__(self, v: np.ndarray) -> np.ndarray:
-        w = self._rows(v)
-        return w - self.Q @ (self.Q.T @ w)
-
-
 def smallest(op: Callable[[np.ndarray], np.ndarray], n: int, k: int, norm: float,
              tol: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """k smallest eigenpairs of the symmetric operator `op` (Lanczos), with their residual norms."""
@@ -166,7 +152,7 @@ def smallest(op: Callable[[np.ndarray], np.ndarray], n: int, k: int, norm: float
     A = LinearOperator((n, n), matvec=op, dtype=float)
     v0 = np.random.default_rng(1).standard_normal(n)  # deterministic: same state, same certificate
     try:
-        w, V = eigsh(A, k=k, which="SA", v0=v0, tol=tol, maxiter=MAX_RESTARTS)
+        w, V = eigsh(A, k=k, which="SA", v0=v0, tol=tol, maxiter=MAX_RESTARTS, ncv=min(NCV, n))
     except Exception as err:  # ArpackNoConvergence: keep what converged
         w, V = getattr(err, "eigenvalues", np.zeros(0)), getattr(err, "eigenvectors", np.zeros((n, 0)))
     order = np.argsort(w)
@@ -248,10 +234,9 @@ def matrix_free_certificate(cert: Certifier, t: float, W_A: np.ndarray, W_B: np.
         group, ker = "O", False
     else:
         group, ker = symmetries(cert.fn.loss, W_A, W_B, ranges, ranges=True)
-    none = (np.zeros((Z_A.shape[1], 0)), np.zeros((Z_B.shape[1], 0)))
-    P = Projector((Z_A.shape, Z_B.shape), ranges if ker else (None, None), tangents(Z_A, Z_B, group, none))
+    P = Projector(Z_A, Z_B, ranges if ker else (None, None), group)
     norm = norm_estimate(lambda v: P(J(P(v))), n)
-    tau, c = rel * norm, 2.0 * norm if norm > 0 else 1.0
+    tau, c = rel * norm, SHIFT * norm if norm > 0 else 1.0
 
     def B(v: np.ndarray) -> np.ndarray:
         pv = P(v)
