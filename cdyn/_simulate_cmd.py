@@ -83,7 +83,8 @@ def simulate(
 
 def check_budget(cfg: dict, runs: int) -> None:
     """Refuse, before any work, sizes whose arrays (instance, dense moments for κ, stored samples of
-    `runs` runs) exceed the memory budget, or a GD run of more steps than the step budget."""
+    `runs` runs) exceed the memory budget, more samples than the evaluation budget can measure, or a
+    GD run of more steps than the step budget."""
     pr, run = cfg["problem"], cfg["run"]
     dA, dB, m, r = pr["d_A"], pr["d_B"], pr["m"], max(1, len(pr["spectrum_A"]))
     if min(dA, dB, m) < 1:
@@ -96,6 +97,7 @@ def check_budget(cfg: dict, runs: int) -> None:
     if runs == 2:
         numerics.gd_steps(as_real("t_end", run["t_end"], low=0.0, strict=True),
                           as_real("eta", run["eta"], low=0.0, strict=True))
+    numerics.check_samples(run["n_points"], runs, "n_points")
 
 
 def check_start(W_A0, W_B0, max_norm: float = 1e6) -> None:

@@ -145,6 +145,7 @@ def _check_budget(cfg: dict, tr: dict) -> None:
         numerics.moments_memory(dA, dB), {"m": 8.0 * m * (dA + dB)},
         numerics.sgd_memory(tr["batch"], tr["n_data"] or None, dA, dB, r),
         numerics.samples_memory(keep, m, dA, dB, tr["repeats"] + 2)), "this training run")
+    numerics.check_samples(keep, tr["repeats"] + 1, "n_points")  # the training runs and the flow
 
 
 def _flow_setup(p: numerics.Problem, tr: dict) -> tuple[numerics.Problem, tuple[str, ...]]:

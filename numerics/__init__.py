@@ -62,9 +62,9 @@ __all__ += ["DenseJacobian", "PATHS", "ReducedSystem", "data_condition", "is_sti
 
 # Hardening (issue 10): resource budgets checked before allocation.
 from ._budget import (  # noqa: E402
-    budget, check_memory, check_steps, combine, fmt_bytes, gd_steps, moments_memory, parse_bytes, problem_memory,
-    samples_memory, sgd_memory,
+    EVALS_PER_SAMPLE, budget, check_memory, check_samples, check_steps, combine, fmt_bytes, gd_steps,
+    moments_memory, parse_bytes, problem_memory, samples_memory, sgd_memory,
 )
 
-__all__ += ["budget", "check_memory", "check_steps", "combine", "fmt_bytes", "gd_steps", "moments_memory",
-            "parse_bytes", "problem_memory", "samples_memory", "sgd_memory"]
+__all__ += ["EVALS_PER_SAMPLE", "budget", "check_memory", "check_samples", "check_steps", "combine", "fmt_bytes",
+            "gd_steps", "moments_memory", "parse_bytes", "problem_memory", "samples_memory", "sgd_memory"]

@@ -91,6 +91,24 @@ def gd_steps(t_end: float, eta: float) -> int:
                               f"t_end/eta = {t_end:g}/{eta:g}"))
 
 
+#: The metrics of one sample (κ, eigenvalue κ, per-view κ, loss, Q, ‖∇L‖: four small
+#: decompositions, a loss and a gradient) cost 3–10 right-hand-side evaluations of the same
+#: instance, medians 4–8 from d = 6 to 256 (`python benchmarks/series_cost.py`); charged at 10.
+EVALS_PER_SAMPLE = 10
+
+
+def check_samples(n_points: float, runs: int = 1, field: str = "n_points") -> None:
+    """Refuse, before any work, more samples than the evaluation budget can measure: each sample of
+    each of `runs` runs costs about `EVALS_PER_SAMPLE` right-hand-side evaluations (its metrics),
+    charged to the same budget as a solver run's evaluations."""
+    need = float(n_points) * runs * EVALS_PER_SAMPLE
+    if not need <= _limits["nfev"]:
+        raise ValueError(f"{field}: measuring κ, the loss and the gradient at {float(n_points):.6g} samples × {runs} "
+                         f"run(s) costs about {need:.3g} right-hand-side evaluations ({EVALS_PER_SAMPLE} a sample), "
+                         f"above the budget of {_limits['nfev']:.3g}; lower {field} (the solver's accuracy does not "
+                         "depend on it) or raise the budget with max_steps / --max-steps")
+
+
 def combine(*parts: dict[str, float]) -> dict[str, float]:
     """Add estimates field by field."""
     out: dict[str, float] = {}

@@ -41,7 +41,9 @@ def test_api_refuses_oversized_runs_naming_the_argument(small):
         (lambda: numerics.gradient_descent(p, *W, eta=1e-300, t_end=10.0), r"^eta: .* 1e\+301 steps"),
         (lambda: numerics.sgd(p, *W, 0.02, steps=10**12), r"^steps: .* 1e\+12 steps"),
         (lambda: numerics.sgd(p, *W, 0.02, t_end=1e300), r"^eta: .*steps, above the limit"),
-        (lambda: numerics.sgd(p, *W, 0.02, steps=3, batch=10**9), r"^batch: .*EiB of memory"),
+        (lambda: numerics.sgd(p, *W, 0.02, steps=3, batch=10**9, path="full"), r"^batch: .*EiB of memory"),
+        # the structured form holds no n×n logits: m×n features and a chunk of factors
+        (lambda: numerics.sgd(p, *W, 0.02, steps=3, batch=10**9), r"^batch: .*GiB of memory"),
         (lambda: numerics.sgd(p, *W, 0.02, steps=3, n_data=10**12), r"^n_data: .*TiB of memory"),
         (lambda: numerics.integrate(p, *W, 1.0, n_points=10**9), r"^n_points: .*GiB of memory"),
         # (isotropic noise is kept as σ, not as a d×d matrix: the d×r factors are what is charged)
@@ -86,6 +88,11 @@ def test_a_horizon_too_short_to_move_returns_w0_at_once(small):
     ("[problem]\nd_A = 1000000\n", ["simulate"], "d_A: this simulation would need about"),
     ("[problem]\nm = 1000000000\n", ["simulate"], "m: this simulation would need about"),
     ("[run]\nn_points = 1000000000\n", ["simulate"], "n_points: this simulation"),
+    # The fuzz's 118973 samples: 5 minutes of metrics after a 1 s integration, before this check.
+    ("[run]\nn_points = 118973\n", ["simulate"], "n_points: measuring κ, the loss and the gradient at 118973 "
+                                                   "samples × 2 run(s) costs about 2.38e+06"),
+    ("[run]\nn_points = 118973\n", ["simulate", "--no-gd"], "samples × 1 run(s) costs about 1.19e+06"),
+    ("[run]\nn_points = 401\n", ["simulate", "--no-gd", "--max-steps", "4000"], "n_points: measuring"),
     ("[run]\neta = 1e-300\n", ["simulate"], "eta: t_end/eta = 200/1e-300 is 2e+302 steps"),
     ("[init]\nscale = 1e300\n", ["simulate"], "scale: the initial weights have norm inf"),
     ("", ["simulate", "--max-steps", "10"], "eta: t_end/eta = 200/0.01 is 2e+04 steps, above the limit of 10"),
