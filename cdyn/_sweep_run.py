@@ -10,16 +10,24 @@ and $w$ workers unless `[sweep] batch` says otherwise, so scheduling (about 20 m
 on the shared 2-core machine) and the driver's write of a batch (0.1-0.2 s for the 17 variables)
 stay small next to the work, while every worker still gets about four tasks to balance the load.
 A killed sweep loses at most the batches in flight.
+
+Start-up: the embedded cluster forks its workers from this process (as `cdyn verify` does) after
+this process has run the first cell itself, so each worker starts with the imports, the plugins
+and the compiled flows of that cell instead of importing the toolkit and deriving and compiling
+them again (spawned workers: about 20 s each on the loaded machine before their first cell).
+That cell is a cell of the sweep like any other (the same `run_batch`, written when it returns).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -52,6 +60,27 @@ def run_batch(text: str, cells: list[int], limits: tuple[float | None, float | N
                 res = error_outcome(err, time.perf_counter() - t0)
             out.append((flat, res))
     return out
+
+
+class _HeartbeatAtClose(logging.Filter):
+    """Drops a worker's "Failed to communicate with scheduler during heartbeat" traceback: when the
+    embedded cluster closes, a forked worker's heartbeat can race the scheduler's shutdown (seen in
+    1 of 3 runs). A worker that really loses its scheduler still fails its tasks, which the driver reports."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "during heartbeat" not in record.getMessage()
+
+
+@contextmanager
+def _quiet_teardown(embedded: bool) -> Iterator[None]:
+    """The filter on `distributed.worker`'s log while the embedded cluster lives (forked workers inherit it)."""
+    log, filt = logging.getLogger("distributed.worker"), _HeartbeatAtClose()
+    if embedded:
+        log.addFilter(filt)
+    try:
+        yield
+    finally:
+        log.removeFilter(filt)
 
 
 def _warm(plugins: list[str]) -> None:
@@ -105,8 +134,10 @@ def _progress(console: Console) -> Progress:
 
 def execute(spec: SweepSpec, todo: list[int], write: Callable[[list[tuple[int, dict[str, Any]]]], None], *,
             plugins: list[str], limits: tuple[float | None, float | None], workers: int | None,
-            scheduler: str | None, console: Console) -> dict[str, Any]:
-    """Run the cells `todo` serially (`workers == 0`) or on Dask; `write` gets each finished batch."""
+            scheduler: str | None, console: Console, fork: bool = True) -> dict[str, Any]:
+    """Run the cells `todo` serially (`workers == 0`) or on Dask; `write` gets each finished batch.
+
+    `fork=False` spawns the embedded cluster's workers instead (fresh interpreters; for comparison)."""
     tally = Tally(len(todo))
     t0 = time.perf_counter()
     bar = _progress(console)
@@ -119,6 +150,9 @@ def execute(spec: SweepSpec, todo: list[int], write: Callable[[list[tuple[int, d
                    left=tally.total - tally.done - tally.lost)
 
     info: dict[str, Any] = {}
+    # Cells run here before the embedded cluster forks (0 for serial and remote runs), and their work.
+    warm = 1 if workers != 0 and scheduler is None and fork and len(todo) > 1 else 0
+    warm_work = 0.0
     with bar:
         if workers == 0:
             b = batch_size(spec, len(todo), 1)
@@ -127,19 +161,37 @@ def execute(spec: SweepSpec, todo: list[int], write: Callable[[list[tuple[int, d
             for i in range(0, len(todo), b):
                 done(run_pinned(plugins, run_batch, spec.text, todo[i:i + b], limits))
         else:
-            with dask_client(scheduler, workers) as client:
+            import dask
+            import distributed  # noqa: F401 -- its config defaults must be loaded before we override a few
+
+            from ._verify_dask import QUIET_WORKERS
+
+            config: dict[str, Any] = {}
+            if scheduler is None:  # the embedded cluster's timers, as for `cdyn verify` (a remote one keeps its own)
+                config = dict(QUIET_WORKERS)
+            if warm:
+                # The first cell here (its result kept), then the workers forked from this process.
+                first = run_pinned(plugins, run_batch, spec.text, todo[:warm], limits)
+                warm_work = sum(r["wall"] for _, r in first)
+                done(first)
+            if scheduler is None and fork:
+                config["distributed.worker.multiprocessing-method"] = "fork"
+            rest = todo[warm:]
+            with dask.config.set(config), _quiet_teardown(scheduler is None), dask_client(scheduler, workers) as client:
                 from distributed import as_completed
 
                 # Imports and plugins on every worker first, so the start-up is not billed to the first cells.
                 client.run(_warm, plugins)
                 n_workers = len(client.scheduler_info().get("workers", {})) or (workers or 1)
-                b = batch_size(spec, len(todo), n_workers)
-                info |= {"engine": f"dask ({'scheduler ' + scheduler if scheduler else 'local cluster'})",
+                b = batch_size(spec, len(rest), n_workers)
+                where = f"scheduler {scheduler}" if scheduler else \
+                    f"local cluster, {'forked' if fork else 'spawned'} workers"
+                info |= {"engine": f"dask ({where})",
                          "workers": n_workers, "batch": b, "startup": time.perf_counter() - t0}
                 t1 = time.perf_counter()
                 bar.update(task, description=f"sweep on {n_workers} worker{'s' * (n_workers > 1)}")
-                batches = {client.submit(run_pinned, plugins, run_batch, spec.text, todo[i:i + b], limits,
-                                         pure=False): todo[i:i + b] for i in range(0, len(todo), b)}
+                batches = {client.submit(run_pinned, plugins, run_batch, spec.text, rest[i:i + b], limits,
+                                         pure=False): rest[i:i + b] for i in range(0, len(rest), b)}
                 for fut in as_completed(batches):
                     try:
                         results = fut.result()
@@ -149,12 +201,13 @@ def execute(spec: SweepSpec, todo: list[int], write: Callable[[list[tuple[int, d
                         continue
                     done(results)
     compute = time.perf_counter() - t1
-    n = max(tally.done, 1)
+    # Rates over the cells run after the start-up (the first cell, run here before the fork, is in `startup`).
+    n_after, work_after = tally.done - min(warm, tally.done), tally.work - warm_work
     return info | {"cells": tally.done, "failed": tally.failed, "lost": tally.lost, "statuses": tally.statuses,
                    "seconds": time.perf_counter() - t0, "compute_seconds": compute, "cell_seconds": tally.work,
-                   "cells_per_second": tally.done / compute if compute > 0 else float("nan"),
+                   "cells_per_second": n_after / compute if compute > 0 else float("nan"),
                    # time the workers were busy with something other than a cell, per cell
-                   "overhead_per_cell": (compute * info["workers"] - tally.work) / n}
+                   "overhead_per_cell": (compute * info["workers"] - work_after) / max(n_after, 1)}
 
 
 def store_path_default(config: Path) -> Path:

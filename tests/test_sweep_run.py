@@ -116,8 +116,10 @@ def serial(setup, reference):
     return setup
 
 
-def test_serial_and_two_worker_local_cluster_agree(serial):
+def test_serial_and_two_worker_local_cluster_agree(serial, capsys):
+    """The embedded cluster's workers are forked from the driver after its first cell (no re-import)."""
     assert sweep(serial, "local.zarr", "--workers", "2") == 0
+    assert "local cluster, forked workers" in capsys.readouterr().out
     assert_same(numbers(serial / "serial.zarr"), numbers(serial / "local.zarr"))
 
 
