@@ -37,6 +37,8 @@ import numpy as np
 from scipy.sparse.linalg import LinearOperator, cg, eigsh
 
 from cdyn import theory
+from cdyn.theory._chains import chains
+from cdyn.theory._content import compact
 
 from ._certificate import MAX_MATRIX_FREE, Certificate, Certifier, symmetries, unstable, unverified
 from ._compile import compile_exprs
@@ -64,8 +66,10 @@ def _hvp_code(terms: tuple, dims_key: tuple, noise: tuple[str, str]):
     S = theory.symbols
     jac = theory.jacobian({"dW_A": flow.dW_A, "dW_B": flow.dW_B}, (S.W_A, S.W_B), S.SYMMETRIC)
     vA, vB = jac.directions()
-    return compile_exprs({"JA": jac.directional["dW_A"], "JB": jac.directional["dW_B"]}, dict(dims_key), "hvp",
-                         varying=("W_A", "W_B", vA.name, vB.name), symmetric=S.SYMMETRIC)
+    # Compact form (`theory._content`): pos + neg at m = 32, d = 64, 73 NumPy operations a product -> 44.
+    out = {k: compact(chains(jac.directional[w], S.SYMMETRIC), jac.directional[w].shape)
+           for k, w in (("JA", "dW_A"), ("JB", "dW_B"))}
+    return compile_exprs(out, dict(dims_key), "hvp", varying=("W_A", "W_B", vA.name, vB.name), symmetric=S.SYMMETRIC)
 
 
 def hvp(p: Problem, names: tuple[str, ...], W_A: np.ndarray, W_B: np.ndarray,

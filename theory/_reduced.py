@@ -31,9 +31,8 @@ import sympy as sp
 from sympy import MatrixSymbol
 
 from . import _symbols as S
-from ._chains import (
-    Chains, build, chains, combine, equal, factor_right, multiply, rewrite, symbols_in, t_chain,
-)
+from ._chains import Chains, build, chains, combine, equal, multiply, rewrite, symbols_in, t_chain
+from ._content import compact
 from ._derivations import derivation_section
 from ._flow import _gradient_flow, gradient_flow
 from ._latex import latex
@@ -100,8 +99,9 @@ class ReducedFlow(LatexRepr):
         return f"Reduced flow of {' + '.join(self.names)} (THEORY §8, isotropic noise)"
 
     def outputs(self) -> dict[str, sp.Expr]:
-        """The integrated equations, in right-Horner form (fewest products to compile)."""
-        return {k: factor_right(chains(getattr(self, k), SYMMETRIC), getattr(self, k).shape)
+        r"""The integrated equations, in right-Horner form with each sum's scalar content taken out (fewest
+        products to compile: $\dot X_A$ and $\dot Y_A$ then share one $H_B$, see `_content.compact`)."""
+        return {k: compact(chains(getattr(self, k), SYMMETRIC), getattr(self, k).shape)
                 for k in ("dX_A", "dY_A", "dX_B", "dY_B")}
 
 
