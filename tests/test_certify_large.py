@@ -10,6 +10,8 @@ of the Hessian-vector products and Lanczos iterations under test.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -91,6 +93,27 @@ def test_matrix_free_agrees_with_the_dense_certificate():
     # γ = θ - ‖r‖ with the Ritz residual ‖r‖ ≤ 1e-6 θ (eigsh's tol) and θ - λ ≤ ‖r‖²/gap: within 1e-6 of the dense
     # eigh's (2e-6 for ARPACK's own residual estimate). The distance: ‖J⁺f‖ (dense) against the CG Newton step plus
     # its residual bound (an upper bound, equal to first order).
+    assert abs(free.gamma - dense.gamma) <= 2e-6 * dense.gamma
+    assert dense.distance * (1 - 1e-6) <= free.distance <= dense.distance * 1.01
+
+
+@pytest.mark.parametrize("terms, group", [(("pos", "neg"), "GL"), (("pos", "neg", "wd"), "O")])
+def test_lanczos_certificate_agrees_with_the_dense_one(terms, group):
+    """m = 4: the invariant subspace has 56-64 entries, above the size `smallest` forms densely, so Lanczos runs
+    with the structured projector off the GL(4) orbit (16 tangents) or, with weight decay, the O(4) one (6).
+    The oracle is the dense certificate on the full 800-entry state (eigh, with a dense tangent basis)."""
+    p = numerics.random_problem([1.0, 0.7, 0.5, 0.3], [1.0, 0.6, 0.45, 0.35], d_A=100, d_B=100, m=4, noise_A=0.1,
+                                noise_B=0.1, seed=1)
+    p = p.replace(mu=0.05) if "wd" in terms else p
+    tr = numerics.integrate(p, *numerics.random_init(p, 1e-2, 0), 3000.0, terms, grad_tol=GRAD_TOL, n_points=2)
+    assert tr.status == "converged"
+    W_A, W_B = tr.W_A[-1], tr.W_B[-1]
+    make = lambda: numerics._integrate._weight_system(p, terms, W_A, W_B, "full").make_jac()  # noqa: E731
+    cert = _certify.Certifier(p, terms, np.sqrt(GRAD_TOL), make)
+    dense, free = cert(tr.t_stop, W_A, W_B), _certify_mf.matrix_free_certificate(cert, tr.t_stop, W_A, W_B)
+    assert dense.ok and free.ok
+    assert int(re.search(r"(\d+) entries", free.reason).group(1)) > 50  # Lanczos, not the dense small case
+    # As above: Lanczos' tol 1e-6 on γ, the CG residual bound on the distance.
     assert abs(free.gamma - dense.gamma) <= 2e-6 * dense.gamma
     assert dense.distance * (1 - 1e-6) <= free.distance <= dense.distance * 1.01
 
