@@ -149,3 +149,36 @@ def test_invariant_subspace_certificate_equals_the_full_state_one():
     # Lanczos stops at tol 1e-6 relative, CG at 1e-8: the two routes agree to that, not to rounding.
     assert a.gamma == pytest.approx(b.gamma, rel=1e-5)
     assert a.distance == pytest.approx(b.distance, rel=1e-5)
+
+
+@pytest.fixture
+def user_terms():
+    """`negu`: neg under another name (GL(m) not known in advance, verified on the loss); `ridge`: ν/2‖W‖² (O(m))."""
+    import sympy as sp
+
+    from cdyn import theory
+    S = theory.symbols
+    neg = theory.get_term("neg")
+    theory.register_term("negu", neg.expr, weight=neg.weight)
+    theory.register_term("ridge", sp.Trace(S.W_A * S.W_A.T) + sp.Trace(S.W_B * S.W_B.T),
+                         weight=sp.Symbol("nu", nonnegative=True) / 2)
+    yield
+    theory.unregister_term("negu")
+    theory.unregister_term("ridge")
+
+
+@pytest.mark.parametrize("terms, noise", [(("pos", "negu"), 0.1), (("pos", "negu", "ridge"), 0.1),
+                                          (("pos", "negu"), 0.0)])
+def test_user_terms_matrix_free_agrees_with_dense(user_terms, terms, noise):
+    """User terms: the group (GL, O) and, without noise, the moves along ker Σ are verified on the loss, then
+    projected off by the structured projector; 96 entries, so Lanczos runs. Oracle: the dense certificate."""
+    p = numerics.random_problem([1.0, 0.5, 0.3, 0.2], [1.0, 0.6, 0.4, 0.3], d_A=12, d_B=12, m=4, noise_A=noise,
+                                noise_B=noise, seed=0).replace(params={"nu": 0.05})
+    tr = numerics.integrate(p, *numerics.random_init(p, 1e-2, 0), 5000.0, terms, grad_tol=GRAD_TOL, n_points=2)
+    W_A, W_B = tr.W_A[-1], tr.W_B[-1]
+    cert = _certify.Certifier(p, terms, np.sqrt(GRAD_TOL),
+                              lambda: numerics._integrate._weight_system(p, terms, W_A, W_B, "full").make_jac())
+    dense, free = cert(tr.t_stop, W_A, W_B), _certify_mf.matrix_free_certificate(cert, tr.t_stop, W_A, W_B)
+    assert dense.ok and free.ok and "Lanczos" in free.reason
+    assert abs(free.gamma - dense.gamma) <= 2e-6 * dense.gamma
+    assert dense.distance * (1 - 1e-6) <= free.distance <= dense.distance * 1.01
