@@ -40,6 +40,8 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "eta": (_NUMBER, 0.01),
         "terms": ((list,), ["pos", "neg"]),
         "method": ((str,), "auto"),
+        # The flow's integrator: SciPy (the reference) or the numba-compiled DOP853 (`integrate(backend=)`).
+        "backend": ((str,), "scipy"),
         "n_points": ((int,), 401),
         "grad_tol": (_NUMBER, 1e-6),
     },
@@ -63,6 +65,19 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "n_points": ((int,), 301),
     },
 }
+
+#: Keys whose value is one of a fixed set of names (checked here, so a typo is one line naming the key).
+#: `[run].backend` mirrors `numerics.BACKENDS` (kept literal: this module imports no numerics; a test
+#: checks that the two agree).
+CHOICES: dict[tuple[str, str], tuple[str, ...]] = {("run", "backend"): ("scipy", "numba")}
+
+
+def check_choice(field: str, value: object, choices: tuple[str, ...]) -> str:
+    """`value` if it is one of `choices`, else a ValueError naming `field` (one line, no echo of a long value)."""
+    if isinstance(value, str) and value in choices:
+        return value
+    shown = repr(value) if isinstance(value, str) and len(value) <= 40 else type(value).__name__
+    raise ValueError(f"{field}: unknown value {shown}; choose from {', '.join(choices)}")
 
 
 def _type_name(types: tuple[type, ...]) -> str:
@@ -119,6 +134,11 @@ def validate(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
                     raise ConfigError(f"config: [{sec}].{key} must be a list of {what}")
                 if key == "terms" and not value:
                     raise ConfigError(f"config: [{sec}].terms must name at least one loss term")
+            if (sec, key) in CHOICES:
+                try:
+                    check_choice(f"[{sec}].{key}", value, CHOICES[sec, key])
+                except ValueError as err:
+                    raise ConfigError(f"config: {err}") from None
             cfg[sec][key] = float(value) if types == _NUMBER else value
     return cfg
 

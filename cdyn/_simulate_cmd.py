@@ -15,7 +15,7 @@ from cdyn.numerics._trajectory import weights_norm
 from cdyn.numerics._validate import as_int, as_real
 
 from ._common import blas_threads, problem_from_config, write_json
-from ._config import defaults, load_config
+from ._config import CHOICES, check_choice, defaults, load_config
 from ._outputs import check_output_dir, staged_files
 from ._plots import FORMATS, check_format, describe_run, plot_kappa_vs_time
 from .cli import app
@@ -35,6 +35,8 @@ def overrides(cfg: dict, flags: dict[str, tuple[str, str, object]]) -> dict:
             value = as_real(name, value, low=0.0, strict=True)
         elif key in ("lam",):
             value = as_real(name, value, low=0.0)
+        elif (sec, key) in CHOICES:
+            value = check_choice(name, value, CHOICES[sec, key])
         cfg[sec][key] = value
     return cfg
 
@@ -61,6 +63,8 @@ def simulate(
     seed: int = typer.Option(None, "--seed", help="Seed of the instance (random bases)." + _d("problem", "seed")),
     init_scale: float = typer.Option(None, "--init-scale", help="Scale of the random init." + _d("init", "scale")),
     eta: float = typer.Option(None, "--eta", help="GD step size." + _d("run", "eta")),
+    backend: str = typer.Option(None, "--backend", help="Flow integrator: scipy (the reference) or numba (compiled "
+                                "DOP853, same steps)." + _d("run", "backend")),
     fmt: str = typer.Option("png", "--format", help=f"Figure format: {', '.join(FORMATS)}.", show_default=True),
     no_gd: bool = typer.Option(False, "--no-gd", help="Skip the gradient-descent run [default: run it]."),
     max_memory: str = typer.Option(None, "--max-memory", help="Memory budget, e.g. 16G [default: 4G]."),
@@ -72,7 +76,7 @@ def simulate(
     cfg = overrides(load_config(config), {
         "--t-end": ("run", "t_end", t_end), "--terms": ("run", "terms", terms), "--lam": ("problem", "lam", lam),
         "--seed": ("problem", "seed", seed), "--init-scale": ("init", "scale", init_scale),
-        "--eta": ("run", "eta", eta)})
+        "--eta": ("run", "eta", eta), "--backend": ("run", "backend", backend)})
     cfg["run"]["format"] = fmt
     check_output_dir(out)
     mem = None if max_memory is None else numerics.parse_bytes(max_memory)
@@ -119,7 +123,7 @@ def _simulate(cfg: dict, out: Path, no_gd: bool) -> None:
         t0 = time.perf_counter()
         with console.status("integrating the flow"):
             flow = numerics.integrate(p, W_A0, W_B0, run["t_end"], run["terms"], method=run["method"],
-                                      n_points=run["n_points"], grad_tol=run["grad_tol"])
+                                      n_points=run["n_points"], grad_tol=run["grad_tol"], backend=run["backend"])
         t_flow = time.perf_counter() - t0
         gd = None
         if not no_gd:

@@ -47,10 +47,10 @@ __all__ += [
 
 # Finite-sample training (issue 4): batch estimators, mini-batch SGD, gaps to a reference run.
 from ._batchfn import BatchFunction, batch_function  # noqa: E402
-from ._sgd import LOSSES, SGDTrajectory, sgd  # noqa: E402
+from ._sgd import LOSSES, SGD_PATHS, SGDTrajectory, sgd  # noqa: E402
 from ._tracking import tracking_gaps  # noqa: E402
 
-__all__ += ["BatchFunction", "LOSSES", "SGDTrajectory", "batch_function", "sgd", "tracking_gaps"]
+__all__ += ["BatchFunction", "LOSSES", "SGD_PATHS", "SGDTrajectory", "batch_function", "sgd", "tracking_gaps"]
 
 # Performance (issue 5): forms of the flow, analytic Jacobian, automatic choices.
 from ._autochoice import data_condition, is_stiff  # noqa: E402

@@ -46,10 +46,6 @@ def _is_leaf(e: sp.Expr) -> bool:
     return isinstance(e, MatrixSymbol) or isinstance(e, sp.Transpose) and isinstance(e.arg, MatrixSymbol)
 
 
-def _leaf_value(e: sp.Expr, env: Env) -> np.ndarray:
-    return env[e.name] if isinstance(e, MatrixSymbol) else env[e.arg.name].T
-
-
 class _Stages:
     r"""Hadamard nodes, hoisted into symbols and evaluated in creation (= dependency) order.
 
@@ -149,8 +145,16 @@ def compile_staged(outputs: dict[str, sp.Expr], dims: dict, name: str = "batch")
     by_level = [[it for it in st.items if level[it[0]] == k] for k in sorted(parts_by_level)]
     final = compile_exprs(flat, dims, name)
 
+    # Resolved once, not per call: a step of SGD at small sizes costs about as much as this bookkeeping.
+    ones_vals = {nm: np.ones(shape) for nm, shape in ones_shape.items()}
+    for a in ones_vals.values():
+        a.setflags(write=False)
+    scaled = [(s, dn, leaf.name if isinstance(leaf, MatrixSymbol) else leaf.arg.name,
+               not isinstance(leaf, MatrixSymbol), rows) for s, dn, leaf, rows in st.scaled]
+    diag_in_final = [sym for sym, kind, _ in st.items if kind == "diag" and sym in final.inputs]
+
     def run(env: Env) -> tuple:
-        env = dict(env) | {nm: np.ones(shape) for nm, shape in ones_shape.items()}
+        env = dict(env) | ones_vals
         for code, items in zip(programs, by_level):
             vals = dict(zip(code.outputs, code(**{k: env[k] for k in code.inputs})))
             for sym, kind, factors in items:
@@ -165,12 +169,11 @@ def compile_staged(outputs: dict[str, sp.Expr], dims: dict, name: str = "batch")
                         out = out * (np.diag(P) if R is None else np.einsum("ij,ji->i", P, R))
                     out = float(np.sum(out)) if kind == "trace" else out
                 env[sym] = out
-        for sname, dname, leaf, rows in st.scaled:
-            v = _leaf_value(leaf, env)
+        for sname, dname, leaf, transposed, rows in scaled:
+            v = env[leaf].T if transposed else env[leaf]
             env[sname] = env[dname][:, None] * v if rows else v * env[dname][None, :]
-        for sym, kind, _ in st.items:
-            if kind == "diag" and sym in final.inputs:  # a diagonal no leaf could absorb
-                env[sym] = np.diag(env[sym])
+        for sym in diag_in_final:  # a diagonal no leaf could absorb
+            env[sym] = np.diag(env[sym])
         return final(**{k: env[k] for k in final.inputs})
 
     return run

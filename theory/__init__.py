@@ -43,6 +43,11 @@ from ._batch import BatchTerm, batch_term  # noqa: E402
 
 __all__ += ["BatchTerm", "batch", "batch_term"]
 
+# SGD on the structured form (issue 12): the batch gradients through the features W Xᵀ.
+from ._batch_structured import FeatureBatch, NotFeatureForm, feature_batch  # noqa: E402
+
+__all__ += ["FeatureBatch", "NotFeatureForm", "feature_batch"]
+
 # Paper and notebook output (issue 9): display blocks, complete documents, notebook printing.
 from ._derivations import derivations_document  # noqa: E402
 from ._latex_document import PACKAGES as LATEX_PACKAGES, display, document, notebook_printing  # noqa: E402
