@@ -35,7 +35,8 @@ from typing import Any, Callable
 import hypothesis
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis.reporting import with_reporter
-from threadpoolctl import threadpool_limits
+
+from cdyn.numerics._autochoice import limit_threads
 
 from ._claim import CheckResult, Claim, Instance
 from ._isolation import isolated_constants
@@ -200,7 +201,7 @@ def run_claim(claim: Claim, *, examples: int | None = None, seed: int = 0,
 
     t0 = time.perf_counter()
     outcome, error, found, found_by = "verified", None, None, None
-    with threadpool_limits(limits=1), with_reporter(lambda _msg: None), isolated_constants():
+    with limit_threads(1), with_reporter(lambda _msg: None), isolated_constants():
         try:
             test()
         except _Counterexample:
@@ -214,7 +215,7 @@ def run_claim(claim: Claim, *, examples: int | None = None, seed: int = 0,
     if outcome == "verified" and claim.space is not None and budget > 0:
         st["phase"] = "local search"
         try:
-            with threadpool_limits(limits=1):
+            with limit_threads(1):
                 found = local_search(claim.space, evaluate, _starts(claim, memo), budget,
                                      spent=lambda: st["calls"] - n_hyp)
         except Exception as err:  # noqa: BLE001 -- a check that raises here is an error too
@@ -282,5 +283,5 @@ def replay(record: dict[str, Any]) -> tuple[Claim, CheckResult]:
         raise ReplayError("claim", str(err).removeprefix("claims: ")) from None
     # What a file would hold (tuples become lists), so a record replays the same from Python or JSON.
     instance = validate_instance(claim, json.loads(json.dumps(record["instance"])))
-    with threadpool_limits(limits=1):
+    with limit_threads(1):
         return claim, guarded_check(claim, instance)

@@ -51,5 +51,5 @@ def limit_run(p: Problem, W_A0: np.ndarray, W_B0: np.ndarray, init_scale: float,
     # rtol 1e-8 suffices: the end state's accuracy is judged by the Newton step, not by the solver.
     W_A, W_B, ed, t, nfev = numerics.integrate_to_equilibrium(
         p, W_A0, W_B0, terms, t_chunk=t0, target=1e-10, rtol=1e-8, atol=1e-14, method="LSODA", jac=False,
-        path=PATH)
+        path=PATH, dense_output=False)
     return {"W_A": W_A, "W_B": W_B, "ed": ed, "t": t, "nfev": nfev}

@@ -52,7 +52,7 @@ def _run(instance: dict[str, Any]) -> dict[str, Any]:
     w_A = np.full(r, init["w0"]) if "w0" in init else np.asarray(init["w_A"])
     w_B = np.full(r, init["w0"]) if "w0" in init else np.asarray(init["w_B"])
     T = float(np.log(instance["horizon"]["growth"]) / (2 * d.g.max()))
-    tr = integrate_tight(d.problem, *d.init(w_A, w_B), T, ("pos",), n_points=101)
+    tr = integrate_tight(d.problem, *d.init(w_A, w_B), T, ("pos",), n_points=101, dense_output=False)
     logk = np.log(kappa_series(d.problem, tr))
     tol = 4 * log_w_error_bound(d, tr)
     return {"inst": d, "traj": tr, "logk": logk, "tol": tol, "T": T}

@@ -44,7 +44,7 @@ def check(instance: dict[str, Any]) -> CheckResult:
     w0 = float(instance["init"]["w0"])
     T = float(np.log(instance["horizon"]["growth"]) / (2 * d.g.max()))
     tr = integrate_tight(d.problem, *d.init(np.full(d.r, w0), np.full(d.r, w0)), T, ("pos",), n_points=21,
-                         path="full", threads=None)
+                         path="full", threads=None, dense_output=False)
     if tr.status != "completed":
         return CheckResult(float("nan"), {"reason": f"integration {tr.status} at t = {tr.t_stop:.4g} < T = {T:.4g}"})
     logk = np.log(kappa_series(d.problem, tr))

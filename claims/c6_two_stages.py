@@ -113,7 +113,7 @@ def check_c6_false(instance: dict[str, Any]) -> CheckResult:
     s = _setup(instance)
     d, X0, pred = s["inst"], s["X0"], s["pred"]
     T = instance["horizon"]["peak_multiple"] * pred.t_hat
-    tr = integrate_tight(d.problem, *s["W0"], T, ("pos", "neg"), n_points=121)
+    tr = integrate_tight(d.problem, *s["W0"], T, ("pos", "neg"), n_points=121, dense_output=False)
     logk = np.log(kappa_series(d.problem, tr))
     rise, fall = rise_and_fall(logk)
     tol = 4 * log_w_error_bound(d, tr)

@@ -107,7 +107,7 @@ def check_c7(instance: dict[str, Any]) -> CheckResult:
     X0 = float(10.0 ** (-instance["init"]["log10_small"]) * numerics.carrying_capacity(d.g, d.alpha, lam).min())
     T = numerics.saturation_time(X0, d.g[-1], d.alpha[-1], lam, instance["horizon"]["saturation"])
     tr = integrate_tight(d.problem, *d.init(np.full(d.r, np.sqrt(X0)), np.full(d.r, np.sqrt(X0))), T,
-                         ("pos", "neg"), n_points=121)
+                         ("pos", "neg"), n_points=121, dense_output=False)
     eps_w = log_w_error_bound(d, tr)
     worst = {"agree": np.inf, "neg_sign": np.inf, "pos_sign": np.inf}
     ordered = True

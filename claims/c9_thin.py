@@ -63,7 +63,8 @@ def check(instance: dict[str, Any]) -> CheckResult:
     t_chunk = float(np.log(1.0 / X0) / (2 * d.g.min()))
     W_A, W_B, ed, t_end, nfev = numerics.integrate_to_equilibrium(
         p, W_A0, W_B0, ("pos", "neg"), t_chunk=t_chunk, target=instance["horizon"]["newton_distance"], rtol=1e-8,
-        atol=1e-14, method="LSODA", jac=False, path="full", threads=None)
+        atol=1e-14, method="LSODA", jac=False, path="full", threads=None,
+        dense_output=False)
     log_kappa = lambda a, b: float(np.log(numerics.kappa(p, a, b)))  # noqa: E731
     k0, kT = log_kappa(W_A0, W_B0), log_kappa(W_A, W_B)
     tol = float(newton_tolerance(log_kappa, W_A, W_B, ed)) + reference_floor(p)

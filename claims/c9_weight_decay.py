@@ -69,7 +69,7 @@ def check_c9_wd(instance: dict[str, Any]) -> CheckResult:
         t_div = None
         T = float(np.log(1e3) / (2 * (mu - d.g.min())))  # the weakest mode's X falls by 1e3
     tr = integrate_tight(d.problem, *d.init(np.full(d.r, w0), np.full(d.r, w0)), T, ("pos", "wd"),
-                         n_points=201, max_norm=MAX_NORM)
+                         n_points=201, max_norm=MAX_NORM, dense_output=False)
     law = numerics.kappa_law(tr.t, d.g.max(), d.g.min())
     win = law <= KAPPA_RESOLVED
     eps_w = log_w_error_bound(d, _window(tr, win))

@@ -18,9 +18,10 @@ r"""Automatic choices of `integrate`: which form of the flow, which solver, how 
 from __future__ import annotations
 
 import contextlib
+import sys
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ._problem import Problem
 
@@ -106,6 +107,22 @@ def auto_method(p: Problem, n_state: int, max_dense: int) -> tuple[str, bool]:
     return EXPLICIT_SMALL, False
 
 
+_CONTROLLER: list = [None, -1]
+
+
+def limit_threads(limits: int, user_api: str | None = None):
+    """`threadpoolctl.threadpool_limits(limits, user_api)`, without re-scanning the loaded libraries.
+
+    `threadpool_limits` builds a `ThreadpoolController` each time, which walks every loaded
+    shared object: 7-15 ms a call, paid ~750 times by one `cdyn verify` (5-11 s). The
+    controller is kept and rebuilt only when `sys.modules` has grown, since a new BLAS or
+    OpenMP runtime is loaded by importing an extension module."""
+    n = len(sys.modules)
+    if _CONTROLLER[0] is None or _CONTROLLER[1] != n:
+        _CONTROLLER[:] = ThreadpoolController(), n
+    return _CONTROLLER[0].limit(limits=limits, user_api=user_api)
+
+
 def thread_limit(flops: float, threads: int | str | None):
     """A context that limits BLAS threads (`"auto"`: one thread for small right-hand sides)."""
     if threads is None:
@@ -114,4 +131,4 @@ def thread_limit(flops: float, threads: int | str | None):
         if flops >= SINGLE_THREAD_FLOPS:
             return contextlib.nullcontext()
         threads = 1
-    return threadpool_limits(limits=int(threads), user_api="blas")
+    return limit_threads(int(threads), "blas")

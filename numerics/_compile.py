@@ -19,6 +19,7 @@ The generated source and a flop estimate of one call are kept on the result.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Callable, Iterable, Mapping
 
 import numpy as np
@@ -33,6 +34,22 @@ def _t(f: sp.Expr, symmetric: frozenset) -> sp.Expr:
     if isinstance(f, Transpose):
         return f.arg
     return f if f in symmetric else Transpose(f)
+
+
+@lru_cache(maxsize=256)
+def _shared_chains(exprs: tuple, symmetric: frozenset) -> dict[tuple, int]:
+    """`_Emitter.count_shared`: it reads no shapes, so one count serves every shape of the same
+    expressions (a claims run compiles one flow for ~100 shapes). Read-only."""
+    em = _Emitter({}, None, symmetric)
+    seen: dict[tuple, int] = {}
+    for expr in exprs:
+        for node in sp.preorder_traversal(expr):
+            if isinstance(node, MatMul):
+                mats = tuple(node.as_coeff_matrices()[1])
+                subs = {em.canon(mats[i:j]) for i in range(len(mats)) for j in range(i + 2, len(mats) + 1)}
+                for sub in subs:
+                    seen[sub] = seen.get(sub, 0) + 1
+    return {k: v for k, v in seen.items() if v > 1}
 
 
 class _Emitter:
@@ -58,15 +75,7 @@ class _Emitter:
 
     def count_shared(self, exprs) -> None:
         """Count sub-chains (length >= 2, up to transposition) that occur in several chains."""
-        seen: dict[tuple, int] = {}
-        for expr in exprs:
-            for node in sp.preorder_traversal(expr):
-                if isinstance(node, MatMul):
-                    mats = tuple(node.as_coeff_matrices()[1])
-                    subs = {self.canon(mats[i:j]) for i in range(len(mats)) for j in range(i + 2, len(mats) + 1)}
-                    for sub in subs:
-                        seen[sub] = seen.get(sub, 0) + 1
-        self.shared = {k: v for k, v in seen.items() if v > 1}
+        self.shared = _shared_chains(tuple(exprs), self.symmetric)
 
     def canon(self, mats: tuple) -> tuple:
         """One representative of a chain and its transpose (cheap keys: `str` of SymPy is slow)."""

@@ -27,22 +27,35 @@ PATHS = ("full", "structured")
 STATE = ("W_A", "W_B")
 
 
-@lru_cache(maxsize=128)
-def _compiled(terms: tuple, dims_key: tuple, path: str = "full",
-              noise: tuple[str, str] = ("thin", "thin")) -> tuple[CompiledExpr, CompiledExpr]:
+@lru_cache(maxsize=64)
+def _symbolic(terms: tuple, path: str, noise: tuple[str, str]) -> tuple:
+    r"""$(\dot W_A, \dot W_B, L)$ of the form, normalised: the shape-independent half of a compile."""
     names = tuple(t.name for t in terms)
     if path == "structured":
         flow = theory.structured_flow(names, *noise)
     else:
         flow = theory.gradient_flow(names)
-    dims = dict(dims_key)
-    sym = theory.symbols.SYMMETRIC
     dW_A, dW_B, L = flow.dW_A, flow.dW_B, flow.loss
     if path != "structured":  # (the structured form is already expanded into thin chains)
         dW_A, dW_B, L = theory.normalize(dW_A), theory.normalize(dW_B), theory.normalize(L)
-    rhs = compile_exprs({"dW_A": dW_A, "dW_B": dW_B}, dims, "rhs", varying=STATE, symmetric=sym)
-    loss = compile_exprs({"loss": L}, dims, "loss", varying=STATE, symmetric=sym)
-    return rhs, loss
+    return dW_A, dW_B, L
+
+
+# Keyed by every dimension: the chain order, hence the generated code, depends on the shapes.
+# A claims run meets about a hundred distinct shapes; each compile costs ~30 ms.
+@lru_cache(maxsize=512)
+def _compiled_rhs(terms: tuple, dims_key: tuple, path: str = "full",
+                  noise: tuple[str, str] = ("thin", "thin")) -> CompiledExpr:
+    dW_A, dW_B, _ = _symbolic(terms, path, noise)
+    return compile_exprs({"dW_A": dW_A, "dW_B": dW_B}, dict(dims_key), "rhs", varying=STATE,
+                         symmetric=theory.symbols.SYMMETRIC)
+
+
+@lru_cache(maxsize=512)
+def _compiled_loss(terms: tuple, dims_key: tuple, path: str = "full",
+                   noise: tuple[str, str] = ("thin", "thin")) -> CompiledExpr:
+    L = _symbolic(terms, path, noise)[2]
+    return compile_exprs({"loss": L}, dict(dims_key), "loss", varying=STATE, symmetric=theory.symbols.SYMMETRIC)
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,9 +65,15 @@ class FlowFunction:
     problem: Problem
     terms: tuple[str, ...]
     rhs_code: CompiledExpr
-    loss_code: CompiledExpr
+    #: `_compiled_loss`'s key: the loss is compiled on first use (integration never reads it)
+    loss_key: tuple = field(repr=False)
     path: str = "full"
-    _bound: dict = field(init=False, repr=False, default_factory=dict)
+    #: bound setups by "rhs"/"loss", shared by the flow functions of one problem (`flow_function`)
+    _bound: dict = field(repr=False, default_factory=dict)
+
+    @property
+    def loss_code(self) -> CompiledExpr:
+        return _compiled_loss(*self.loss_key)
 
     def _fn(self, which: str) -> Callable[..., tuple]:
         # Bound on first use: binding reads the data (for "full", Σ_A is d×d), which a
@@ -96,8 +115,12 @@ class FlowFunction:
         n = m * dA_
         rhs = self._rhs
 
+        shape_A, shape_B = (m, dA_), (m, dB_)
+
         def f(_t: float, y: np.ndarray) -> np.ndarray:
-            dA, dB = rhs(y[:n].reshape(m, dA_), y[n:].reshape(m, dB_))
+            dA, dB = rhs(y[:n].reshape(shape_A), y[n:].reshape(shape_B))
+            if dA.shape == shape_A and dB.shape == shape_B:  # one call instead of three
+                return np.concatenate((dA.ravel(), dB.ravel()))
             out = np.empty(y.shape)
             out[:n] = dA.ravel()  # a broadcast constant (e.g. a zero flow) ravels to full size too
             out[n:] = dB.ravel()
@@ -125,7 +148,14 @@ def flow_function(problem: Problem, terms: object = ("pos", "neg"), path: str = 
         raise ValueError(f"path: unknown form {path!r}; choose from {', '.join(PATHS)}")
     names = normalize_terms(terms)
     objs = tuple(theory.get_term(n) for n in names)  # a re-registered term compiles afresh
-    dims_key = tuple(sorted(problem.dims.items(), key=lambda kv: kv[0].name))
-    noise = noise_kinds(problem)[0] if path == "structured" else ("thin", "thin")
-    rhs, loss = _compiled(objs, dims_key, path, noise)
-    return FlowFunction(problem, names, rhs, loss, path)
+    # Per problem (`Problem.__getstate__` leaves it out of pickles): the compile key and the bound
+    # setups, so a metric called frame by frame binds the data once. Only closures over the data are
+    # kept, never the problem itself (no reference cycle keeps a large problem alive).
+    per_problem = problem.__dict__.setdefault("_cdyn_flows", {})
+    hit = per_problem.get((names, objs, path))
+    if hit is None:
+        dims_key = tuple(sorted(problem.dims.items(), key=lambda kv: kv[0].name))
+        noise = noise_kinds(problem)[0] if path == "structured" else ("thin", "thin")
+        hit = per_problem[(names, objs, path)] = ((objs, dims_key, path, noise), {})
+    key, bound = hit
+    return FlowFunction(problem, names, _compiled_rhs(*key), key, path, bound)

@@ -14,6 +14,7 @@ $W_A, W_B$ on the time grid; `Trajectory.path` says which one ran:
 
 `"auto"` takes the cheapest that applies; `method="auto"` takes LSODA with the analytic
 Jacobian when the data condition number $\kappa_C \ge 30$ and DOP853 otherwise (see `_autochoice`).
+LSODA runs through `_lsoda_ivp`, `solve_ivp`'s steps without its per-step overhead (same bits).
 """
 
 from __future__ import annotations
@@ -168,6 +169,7 @@ def integrate(
     threads: int | str | None = "auto",
     eq_tol: float | None = None,
     backend: str = "scipy",
+    dense_output: bool | None = None,
 ) -> Trajectory:
     r"""Gradient flow from $(W_{A0}, W_{B0})$ on $[0, t_{end}]$, sampled at `n_points` times.
 
@@ -186,6 +188,13 @@ def integrate(
     the generated right-hand side (`_rk_ivp`), with the same events, certificate, dense output
     and budgets. It runs DOP853 only; with `method="auto"` an instance for which auto picks an
     implicit method (stiff, `LSODA+jac`) runs on SciPy, and `Trajectory.method` says which ran.
+
+    `dense_output`: keep the solver's interpolants (`Trajectory.at`, `t_steps`); None keeps them for
+    states up to `MAX_DENSE_OUTPUT` entries. False saves building one interpolant per step when
+    the caller reads only the grid. With LSODA the run is the same to the bit (its interpolant is
+    read off the solver's history; the grid values come from the same one either way); DOP853
+    pays extra right-hand sides for each interpolant, so there `nfev` drops, and bounds built on
+    it change.
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem: expected numerics.Problem, got {type(problem).__name__}")
@@ -202,6 +211,8 @@ def integrate(
         raise ValueError(f"backend: numba runs DOP853 only (method={method!r}); use method='DOP853' or 'auto'")
     if jac is not None and not isinstance(jac, bool):
         raise TypeError(f"jac: expected True, False or None, got {type(jac).__name__}")
+    if dense_output is not None and not isinstance(dense_output, bool):
+        raise TypeError(f"dense_output: expected True, False or None, got {type(dense_output).__name__}")
     n_points = as_int("n_points", n_points, low=2)
     max_norm = as_real("max_norm", max_norm, low=0.0, strict=True)
     tol = None if grad_tol is None else as_real("grad_tol", grad_tol, low=0.0, strict=True)
@@ -251,7 +262,8 @@ def integrate(
         ivp = NumbaDOP853(*system.numba_spec())
     certifier = Certifier(problem, names, eq_tol, lambda: _weight_system(problem, names, W_A0, W_B0, "full").make_jac())
     sol = solve_certified(system, t_end, method, jac_fn, rtol, atol, n_points, max_norm, tol, norm_C(problem) or 1.0,
-                          threads, certifier, MAX_DENSE_OUTPUT, ivp)
+                          threads, certifier,
+                          MAX_DENSE_OUTPUT if dense_output is None else (np.inf if dense_output else -1), ivp)
     return _trajectory(sol, system, method + ("+jac" if jac_fn is not None else "") + ("/numba" if ivp else ""), names)
 
 

@@ -9,7 +9,7 @@ The moments are evaluated from the expressions `theory.view_moments()` derives.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -19,6 +19,24 @@ from cdyn.theory._structured import factored_moments
 from ._compile import compile_exprs
 from ._budget import check_memory, moments_memory
 from ._validate import MAX_LOG10_MOMENT, as_int, as_matrix, as_psd, as_real, log10_size
+
+
+@lru_cache(maxsize=256)
+def _moments_code(kinds: tuple[str, str] | None, dims_key: tuple):
+    r"""The compiled $(\Sigma_A, \Sigma_B, C)$ for noise `kinds` (None: factors) and dimensions `dims_key`.
+
+    Cached: a claims run builds hundreds of problems of a few dozen shapes, and compiling
+    costs milliseconds where evaluating costs microseconds. The code depends only on these keys."""
+    s = theory.symbols
+    if kinds is not None:  # A_ξ = σ_A I substituted symbolically: Σ_A = AΣ_zAᵀ + σ_A² I, no d³ product
+        mom = factored_moments(*kinds)
+        # normalised, so (σI)(σI)ᵀ becomes σ²I rather than a product of two d×d identities
+        exprs = {"Sigma_A": theory.normalize(mom[s.Sigma_A]), "Sigma_B": theory.normalize(mom[s.Sigma_B]),
+                 "C": theory.normalize(mom[s.C])}
+    else:
+        mom = theory.view_moments()
+        exprs = {"Sigma_A": mom[(s.x_A, s.x_A)], "Sigma_B": mom[(s.x_B, s.x_B)], "C": mom[(s.x_A, s.x_B)]}
+    return compile_exprs(exprs, dict(dims_key), "moments")
 
 
 def scaled_identity(d: int, sigma: float) -> np.ndarray:
@@ -162,18 +180,9 @@ class Problem:
     @cached_property
     def _moments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         check_memory(moments_memory(self.d_A, self.d_B), "the dense moments Σ_A, Σ_B, C")
-        s = theory.symbols
         sa, sb = self.__dict__["_cdyn_levels"]
-        if sa or sb:  # A_ξ = σ_A I substituted symbolically: Σ_A = AΣ_zAᵀ + σ_A² I, no d³ product
-            kinds = ["isotropic" if v else "thin" for v in (sa, sb)]
-            mom = factored_moments(*kinds)
-            # normalised, so (σI)(σI)ᵀ becomes σ²I rather than a product of two d×d identities
-            exprs = {"Sigma_A": theory.normalize(mom[s.Sigma_A]), "Sigma_B": theory.normalize(mom[s.Sigma_B]),
-                     "C": theory.normalize(mom[s.C])}
-        else:
-            mom = theory.view_moments()
-            exprs = {"Sigma_A": mom[(s.x_A, s.x_A)], "Sigma_B": mom[(s.x_B, s.x_B)], "C": mom[(s.x_A, s.x_B)]}
-        fn = compile_exprs(exprs, self.dims, "moments")
+        kinds = tuple("isotropic" if v else "thin" for v in (sa, sb)) if sa or sb else None
+        fn = _moments_code(kinds, tuple(sorted(self.dims.items(), key=lambda kv: kv[0].name)))
         A_xi = self.A_xi if self.A_xi.shape[1] else np.zeros((self.d_A, 1))
         B_xi = self.B_xi if self.B_xi.shape[1] else np.zeros((self.d_B, 1))
         env = {"A": self.A, "B": self.B, "A_xi": A_xi, "B_xi": B_xi, "Sigma_z": self.Sigma_z,
@@ -222,6 +231,11 @@ class Problem:
         parts += [f"noise={noise[0]}"] if noise[0] == noise[1] else [f"noise_A={noise[0]}", f"noise_B={noise[1]}"]
         parts += [] if np.array_equal(self.Sigma_z, np.eye(self.r)) else ["Σ_z≠I"]
         return f"Problem({', '.join(parts)})"
+
+    def __getstate__(self) -> dict:
+        # The per-problem flow cache (`_flowfn.flow_function`) holds generated closures: not picklable,
+        # and rebuilt on demand.
+        return {k: v for k, v in self.__dict__.items() if k != "_cdyn_flows"}
 
     def replace(self, **changes: object) -> "Problem":
         """A copy with some fields changed (validated again)."""
