@@ -14,6 +14,9 @@ from hypothesis import strategies as st
 from cdyn import claims
 from cdyn.claims import CheckResult, Claim
 
+# loadgroup: the module's claim results are one fixture: computed once, on one worker.
+pytestmark = pytest.mark.xdist_group("claims")
+
 OURS = ("C5", "C5-false", "C6", "C6-false", "C7", "C7-false", "C8", "C8-false", "C9", "C9-false", "C9-wd")
 #: Small budget for pytest: enough to exercise each expected-true claim's strategy and check.
 #: Expected-false claims keep their own (small) budget: the point is to find and shrink a

@@ -11,6 +11,9 @@ from cdyn import numerics
 from cdyn.claims import c10_c11
 from cdyn.numerics._tracking import resolvable_kappa
 
+# loadgroup: one fixture runs C10 and C11: computed once, on one worker.
+pytestmark = pytest.mark.xdist_group("c10_c11")
+
 
 @pytest.fixture(scope="module")
 def results():

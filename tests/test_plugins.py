@@ -29,6 +29,9 @@ from cdyn.claims.helpers import escape_time, integrate_tight, log_norm_error_bou
 from cdyn.claims.strategies import build_init, build_problem, inits, problem_specs
 from tests.test_readme import ROOT, blocks
 
+# loadgroup: one fresh-process plugin verify shared by the module: run once, on one worker.
+pytestmark = pytest.mark.xdist_group("plugins")
+
 PLUGIN_CODE = [code for _, code in blocks("python") if "claims.register(" in code]
 IDS = "VAR1,VAR1-false"
 

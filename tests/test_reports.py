@@ -21,6 +21,9 @@ from cdyn.cli import main
 from cdyn.claims import c10_c11
 from cdyn.claims._registry import _forget
 
+# loadgroup: one report fixture shared by the module: written once, on one worker.
+pytestmark = pytest.mark.xdist_group("reports")
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

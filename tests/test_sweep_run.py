@@ -21,6 +21,9 @@ from cdyn._sweep_spec import identity
 from cdyn._sweep_store import open_store
 from tests.helpers import remote_scheduler  # noqa: F401 -- a fixture
 
+# loadgroup: with test_verify_dask: one remote scheduler+worker pair (a per-worker session fixture) for both.
+pytestmark = pytest.mark.xdist_group("dask")
+
 PLUGIN = textwrap.dedent("""
     import sympy as sp
     from cdyn import theory

@@ -8,6 +8,9 @@ import pytest
 
 from cdyn.cli import main
 
+# loadgroup: one verify report shared by the module: written once, on one worker.
+pytestmark = pytest.mark.xdist_group("verify_cli")
+
 CHEAP = ["--claims", "C7-false,C9-wd", "--seed", "1", "--no-figures"]
 
 

@@ -24,6 +24,9 @@ from cdyn.cli import main
 from tests.helpers import remote_scheduler  # noqa: F401 -- a fixture
 from tests.test_readme import ROOT, blocks
 
+# loadgroup: with test_sweep_run: one remote scheduler+worker pair (a per-worker session fixture) for both.
+pytestmark = pytest.mark.xdist_group("dask")
+
 CHEAP = ["--claims", "C5-thin-false,C7-false,C9-wd", "--examples", "3", "--seed", "1", "--no-figures"]
 PLUGIN = next(code for _, code in blocks("python") if "claims.register(" in code)
 
