@@ -2,7 +2,8 @@
 
     python benchmarks/sgd_speed.py [--repeats 5] [--full-repeats 1]
 
-Instances: `random_problem` with isotropic noise 0.1, λ = 1, init scale 1e-2, the spectral loss
+Instances (d = 8, r = m = 4, the size of `cdyn train`'s default; d = 256 and 4096 with r = m = 8 and
+32): `random_problem` with isotropic noise 0.1, λ = 1, init scale 1e-2, the spectral loss
 (U-statistic negatives), batch 256, fresh pairs every step (online). For each size the
 contenders run interleaved under one BLAS thread (threadpoolctl), each a whole number of
 8192-row chunks (32 steps a chunk at batch 256), and the median steps/second over the
@@ -111,14 +112,15 @@ def main() -> None:
     print("| d | r = m | contender | steps/s (median) | vs NumPy loop, median (per-repeat min-max) | steps × runs |")
     print("|---|---|---|---|---|---|")
     with threadpool_limits(1, user_api="blas"):
-        for d, rm in ((256, 8), (256, 32), (4096, 8), (4096, 32)):
+        # d = 8, r = m = 4: the size of `cdyn train`'s default config
+        for d, rm in ((8, 4), (256, 8), (256, 32), (4096, 8), (4096, 32)):
             chunk_steps = CHUNK // BATCH
-            steps = {"numpy": 4 * chunk_steps if d == 256 else 2 * chunk_steps}
+            steps = {"numpy": {8: 32, 256: 4}.get(d, 2) * chunk_steps}
             steps["structured"] = steps["numpy"]
             repeats = {"numpy": args.repeats, "structured": args.repeats}
             if not args.no_full:
-                steps["full"] = steps["numpy"] if d == 256 else chunk_steps
-                repeats["full"] = args.repeats if d == 256 else args.full_repeats
+                steps["full"] = steps["numpy"] if d < 4096 else chunk_steps
+                repeats["full"] = args.repeats if d < 4096 else args.full_repeats
             for line in case(d, rm, steps, repeats):
                 print(line, flush=True)
 

@@ -22,8 +22,9 @@ $(Z, \Xi_A, \Xi_B)$ from the same random stream (`_sgd_sampler`) and steps the f
 `theory._batch_structured`: $F_A = W_AX_A^\top$ ($m\times n$) from the factors, the gradient as
 $(P_AZ)A^\top + (P_A\Xi_A)A_\xi^\top$; no $d\times d$ array, no batch second moment. Same
 seed, same numbers up to rounding. `"auto"` takes the structured form wherever it applies
-(every term factors through the features; CLIP: always, the batch is formed from its factors):
-it was faster at every size measured, from $d = 8$ to $4096$ (`benchmarks/sgd_speed.py`).
+(every term factors through the features; CLIP: always, the batch is formed from its factors),
+except below $d = $ `STRUCTURED_FROM_D`, where a step is Python overhead and the full form's
+fewer operations were as fast or faster (`benchmarks/sgd_speed.py`, benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ from ._validate import as_int, as_real
 
 LOSSES = ("spectral", "clip", "pos-only")
 SGD_PATHS = ("auto", "full", "structured")
+#: "auto" steps the structured form from this input size on. Measured interleaved, one thread,
+#: batch 256: at d = 8 (r = m = 4) the full form ran 1.07-1.09x the structured one's steps/s in two
+#: runs; at d = 16 the structured form was level or ahead (1.0-1.23x), 1.35-1.5x at d = 32, 2x at 256.
+STRUCTURED_FROM_D = 16
 #: CLIP clamps its learned logit scale 1/T at 100.
 MAX_INVERSE_TEMPERATURE = 100.0
 
@@ -126,8 +131,8 @@ def _choose(p: Problem, terms: tuple[str, ...], loss: str, batch: int, negatives
     if not isinstance(path, str) or path not in SGD_PATHS:
         shown = path if isinstance(path, str) and len(path) <= 60 else type(path).__name__
         raise ValueError(f"path: unknown form {shown!r}; choose from {', '.join(SGD_PATHS)}")
-    if path == "full":
-        return path
+    if path == "full" or path == "auto" and max(p.d_A, p.d_B) < STRUCTURED_FROM_D:
+        return "full"
     if loss != "clip":
         try:
             feature_batch(terms, negatives, *noise_kinds(p)[0])  # derived once, cached; compiled later

@@ -17,6 +17,7 @@ import sympy as sp
 from cdyn import numerics, theory
 from cdyn.numerics import _sgd_sampler
 from cdyn.numerics._batch_structured import structured_batch_function
+from cdyn.numerics._sgd import STRUCTURED_FROM_D
 from cdyn.numerics._sgd_sampler import batch_matrices
 from cdyn.numerics._structured import noise_kinds
 from cdyn.theory import _batch_structured as tbs
@@ -60,9 +61,9 @@ def test_structured_sgd_is_the_full_sgd(noise, kw):
     assert _gap(fast, full) < RTOL
     assert np.allclose(fast.batch_loss, full.batch_loss, rtol=RTOL, atol=0)
     assert np.array_equal(fast.t, full.t) and fast.status == full.status == "completed"
-    # auto takes the structured form wherever it applies; same seed, same numbers
+    # below STRUCTURED_FROM_D (here d ≤ 9) auto keeps the full form: the same numbers as before
     auto = numerics.sgd(p, *W, 0.05, steps=60, batch=8, seed=3, n_points=7, **kw)
-    assert auto.path == "structured" and np.array_equal(auto.W_A, fast.W_A)
+    assert auto.path == "full" and np.array_equal(auto.W_A, full.W_A) and max(p.d_A, p.d_B) < STRUCTURED_FROM_D
 
 
 @pytest.mark.parametrize("noise", ["isotropic", "thin"])
@@ -122,6 +123,15 @@ def test_compiled_structured_gradient_is_the_derivative_of_its_loss(noise):
     assert np.allclose(gA, fA, rtol=1e-13, atol=1e-14 * np.abs(fA).max()) and np.allclose(gB, fB, rtol=1e-13,
                                                                                      atol=1e-14 * np.abs(fB).max())
     assert fn(W_A, W_B, Z, Xi_A, Xi_B)[0] == pytest.approx(L, rel=1e-13)
+
+
+@pytest.mark.parametrize("loss", ["spectral", "clip"])
+def test_auto_takes_the_structured_form_from_d_16(loss):
+    p = numerics.random_problem([1.5, 0.6], [1.2, 0.5], d_A=STRUCTURED_FROM_D, d_B=5, m=2, noise_A=0.1, seed=2)
+    W = numerics.random_init(p, 0.3, 1)
+    auto = numerics.sgd(p, *W, 0.05, steps=20, batch=8, seed=1, n_points=3, loss=loss)
+    full = numerics.sgd(p, *W, 0.05, steps=20, batch=8, seed=1, n_points=3, loss=loss, path="full")
+    assert auto.path == "structured" and _gap(auto, full) < RTOL
 
 
 def test_path_is_validated_and_named():
