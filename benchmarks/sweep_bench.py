@@ -2,11 +2,13 @@ r"""Sweep engine benchmark: Dask `LocalCluster` (2 workers) against serial, over
 and what a 64-worker cluster would do with the measured costs.
 
     python benchmarks/sweep_bench.py                       # speedup + overheads, about 2-4 minutes
-    python benchmarks/sweep_bench.py --big 10000           # + the 10^4-cell reduced-path sweep (minutes)
-    python benchmarks/sweep_bench.py --big 10000 --write   # + replace the section in benchmarks/RESULTS.md
+    python benchmarks/sweep_bench.py --big sweeps/reduced_1e4.toml           # + the 10^4-cell reduced-path sweep
+    python benchmarks/sweep_bench.py --no-speed --big sweeps/reduced_1e4.toml   # only the big sweep (keeps the saved speedup)
+    python benchmarks/sweep_bench.py --render --write      # the report from benchmarks/last_run, into RESULTS.md
 
 Everything runs through the sweep core (`cdyn._sweep_run.run_batch`, the function every Dask task
-runs) on the engine of `cdyn._cluster` (`dask_client`). Serial and cluster runs are interleaved,
+runs) on the engine `cdyn sweep` uses (`cdyn._sweep_run.sweep_client`: `cdyn._cluster.dask_client`, workers
+forked from this process). Serial and cluster runs are interleaved,
 each on warm processes (a cell's first run compiles its flow once per process; that start-up is
 measured separately), so their ratio is meaningful on a shared machine; absolute times are not.
 
@@ -54,31 +56,6 @@ seeds = {seeds}
 [sweep.grid]
 "problem.lam" = {lams}
 """
-
-#: The 10^4-cell sweep: isotropic noise, d = 256 > r = m = 2, so every cell runs the reduced ODE (THEORY §8;
-#: at d = 128 the full form is cheaper and `path="auto"` takes it); a short horizon (stage 1 and the peak).
-BIG_TOML = """
-[problem]
-d_A = 256
-d_B = 256
-m = 2
-spectrum_A = [2.0, 0.5]
-spectrum_B = [1.5, 0.6]
-noise_A = 0.1
-noise_B = 0.1
-[init]
-scale = 1e-3
-[run]
-t_end = 5.0
-n_points = 11
-[sweep]
-design = "grid"
-seeds = 1
-[sweep.grid]
-"problem.lam" = {lams}
-"init.scale" = {scales}
-"""
-
 
 def _noop(i: int) -> int:
     return i
@@ -149,8 +126,8 @@ def simulate(walls: list[float], workers: int, b: int, c_s: float, c_w: float) -
 
 
 def speedup(n_cells: int, repeats: int) -> dict:
-    from cdyn._cluster import dask_client, run_pinned
-    from cdyn._sweep_run import batch_size, run_batch
+    from cdyn._cluster import run_pinned
+    from cdyn._sweep_run import batch_size, run_batch, sweep_client
     from cdyn._sweep_spec import parse_sweep
 
     text = speed_spec(n_cells)
@@ -161,7 +138,7 @@ def speedup(n_cells: int, repeats: int) -> dict:
     serial_warm = time.perf_counter() - t0
     rows = []
     t0 = time.perf_counter()
-    with dask_client(workers=2) as client:
+    with sweep_client(None, 2) as client:  # as `cdyn sweep` starts it: forked from this warm process
         start = time.perf_counter() - t0
         t0 = time.perf_counter()
         client.run(run_pinned, [], run_batch, text, [0], (None, None))  # the same warm-up on each worker
@@ -184,32 +161,30 @@ def speedup(n_cells: int, repeats: int) -> dict:
             "cpu_ratio": [r["dask_cpu"] / r["serial_cpu"] for r in rows], "c_w": c_w, "sims": sims}
 
 
-def big_run(n: int, timeout: float) -> dict:
-    """The sweep as a user runs it (`cdyn sweep ... --workers 2`), with the process tree's peak RSS."""
+def big_run(config: Path, timeout: float, resume: Path | None = None) -> dict:
+    """The sweep as a user runs it (`cdyn sweep --config CONFIG --workers 2`), with the process tree's memory.
+
+    Peak RSS summed over the tree counts the pages the forked workers share with the driver once per
+    process; the peak PSS sum (proportional set size: a shared page split among its sharers) does not."""
     import psutil
 
-    side = int(round(math.sqrt(n)))
-    lams = [round(float(x), 6) for x in np.linspace(0.5, 2.0, side)]
-    scales = [float(f"{x:.6g}") for x in np.geomspace(1e-6, 1e-2, n // side)]
-    tmp = Path(tempfile.mkdtemp(prefix="sweep_bench_"))
-    cfg = tmp / "big.toml"
-    cfg.write_text(BIG_TOML.format(lams=json.dumps(lams), scales=json.dumps(scales)))
-    store = tmp / "big.zarr"
+    tmp = resume.parent if resume else Path(tempfile.mkdtemp(prefix="sweep_bench_"))
+    store = resume or tmp / "big.zarr"
     from cdyn import numerics
     from cdyn._common import problem_from_config
     from cdyn._sweep_spec import parse_sweep
 
-    c = parse_sweep(cfg.read_text()).cell_config(0)
+    c = parse_sweep(config.read_text()).cell_config(0)
     p = problem_from_config(c)
     path = numerics.integrate(p, *numerics.random_init(p, c["init"]["scale"], 0), c["run"]["t_end"], ("pos", "neg")).path
     if path != "reduced":
         raise SystemExit(f"the big sweep's cells run the {path} path, not the reduced one")
+    cmd = [sys.executable, "-m", "cdyn", "sweep", "--config", str(config), "--out", str(store), "--workers", "2"]
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "cdyn", "sweep", "--config", str(cfg), "--out", str(store),
-                             "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     root = psutil.Process(proc.pid)
-    peak_total = peak_driver = 0
-    stopped = False
+    peak_total = peak_driver = peak_pss = 0
+    loads, stopped, tick = [], False, 0
     while proc.poll() is None:
         if time.perf_counter() - t0 > timeout and not stopped:
             proc.terminate()  # the store keeps every finished batch; rerunning the command resumes it
@@ -218,8 +193,12 @@ def big_run(n: int, timeout: float) -> dict:
             procs = [root, *root.children(recursive=True)]
             rss = [p.memory_info().rss for p in procs]
             peak_total, peak_driver = max(peak_total, sum(rss)), max(peak_driver, rss[0])
+            if tick % 10 == 0:  # smaps is slower to read: every 2 s
+                peak_pss = max(peak_pss, sum(p.memory_full_info().pss for p in procs))
+                loads.append(os.getloadavg()[0])
         except psutil.Error:
             pass
+        tick += 1
         time.sleep(0.2)
     wall = time.perf_counter() - t0
     out = proc.stdout.read()
@@ -233,10 +212,15 @@ def big_run(n: int, timeout: float) -> dict:
     st = ds["status"].values.ravel()[done].astype(object).astype(str)
     statuses = {str(s): int(c) for s, c in zip(*np.unique(st, return_counts=True))}
     size = sum(f.stat().st_size for f in store.rglob("*") if f.is_file())
-    summary = [ln for ln in out.splitlines() if "cells in" in ln or "cells/s" in ln]
-    return {"cells": int(done.sum()), "of": int(done.size), "stopped": stopped, "timeout": timeout, "wall_s": wall, "peak_rss_total": peak_total,
-            "peak_rss_driver": peak_driver, "store_bytes": size, "walls": walls, "statuses": statuses,
-            "summary": summary, "tmp": str(tmp)}
+    summary = [ln for ln in out.splitlines() if "cells in" in ln or "cells/s" in ln or "resuming" in ln]
+    runs = json.loads(ds.attrs.get("runs", "[]"))
+    return {"config": str(config), "d": int(c["problem"]["d_A"]), "cells": int(done.sum()), "of": int(done.size),
+            "stopped": stopped, "timeout": timeout, "wall_s": wall, "peak_rss_total": peak_total,
+            "peak_rss_driver": peak_driver, "peak_pss_total": peak_pss, "load": loads, "store_bytes": size,
+            "walls": walls, "statuses": statuses, "summary": summary, "tmp": str(tmp), "runs": runs,
+            "this_run_cells": runs[-1]["cells"] if runs else None,
+            "command": " ".join(["cdyn", *cmd[3:5], str(config.relative_to(ROOT.parent)) if config.is_relative_to(ROOT.parent)
+                                 else str(config), "--out", "big.zarr", "--workers", "2"])}
 
 
 def _med(xs: list[float]) -> str:
@@ -272,10 +256,49 @@ def conclusion(walls: list[float], sched: dict, c_w: float) -> str:
             "a scheduler as fast as this one; a network between hosts adds to c_s and c_w.")
 
 
+def big_paragraph(big: dict) -> str:
+    """The 10^4-cell sweep: one invocation, or one stopped at its time budget and the rerun that resumed it."""
+    gib = 1024**3
+    first = big.get("first")
+    runs = [first, big] if first else [big]
+    wall = sum(r["wall_s"] for r in runs)
+    loads = [x for r in runs for x in r.get("load", [])]
+    head = (f"**{big['of']}-cell sweep on the reduced path** (`{big['command']}`, in a subprocess, each invocation "
+            f"timed whole, start-up included; isotropic noise, d = {big['d']}, r = m = 2, t_end = 5: every cell runs "
+            f"the reduced ODE, checked on one cell; load average {_med(loads) if loads else 'not recorded'}). ")
+    if first:
+        n1 = first["cells"]
+        head += (f"The first invocation was stopped at its {first['timeout']:.0f} s budget with {n1} cells done "
+                 f"({n1 / first['wall_s']:.2f} cells/s); the same command, rerun, resumed the store and computed "
+                 f"the other {big['this_run_cells']} in {big['wall_s']:.0f} s "
+                 f"({big['this_run_cells'] / big['wall_s']:.2f} cells/s), none twice (the store's `run` index). ")
+    done = big["cells"]
+    peak_pss = max(r.get("peak_pss_total", 0) for r in runs)
+    peak_rss = max(r["peak_rss_total"] for r in runs)
+    return (head + f"**{done} of {big['of']} cells in {wall:.0f} s of wall time, {done / wall:.2f} cells/s**; "
+            f"a cell {_med(big['walls'])} s (median, min-max), Σ {sum(big['walls']):.0f} s of cell work; peak "
+            f"memory of the process tree (driver with the scheduler thread, 2 forked workers): **PSS "
+            f"{peak_pss / gib:.2f} GiB**, RSS summed {peak_rss / gib:.2f} GiB (the sum counts the pages the "
+            f"forked workers share with the driver once per process), driver "
+            f"{max(r['peak_rss_driver'] for r in runs) / 2**20:.0f} MiB RSS; store {big['store_bytes'] / 2**20:.1f} MiB; "
+            f"statuses {big['statuses']}."
+            + (f" At that rate all {big['of']} cells take about {big['of'] * wall / done:.0f} s on this machine "
+               "under this load." if done < big["of"] else "")
+            + (" The last invocation printed: " + "; ".join(big["summary"]) + "." if big["summary"] else ""))
+
+
 def report(sp: dict, big: dict | None) -> str:
     s = sp["sched"]
-    out = [MARK_START, "## Sweeps on Dask (issue 11): `python benchmarks/sweep_bench.py"
-           + (f" --big {big['of']}" if big else "") + "`", "",
+    speed = f"`python benchmarks/sweep_bench.py --cells {sp['cells']} --repeats {len(sp['rows'])}`"
+    how = f"Run as {speed}"
+    if big:
+        cfg = Path(big["config"]).relative_to(ROOT.parent)
+        how = (f"Run as `python benchmarks/sweep_bench.py --no-speed --big {cfg} --big-timeout "
+               f"{big.get('first', big)['timeout']:.0f}`" + (", rerun with `--big-resume STORE` (the stopped run's "
+                                                              "store) to finish it" if big.get("first") else "")
+               + f", then {speed} (the speedup; it keeps the saved big run)")
+    out = [MARK_START, "## Sweeps on Dask (issue 11)", "", how
+           + "; the report: `python benchmarks/sweep_bench.py --render --write`.", "",
            f"Machine shared with other agents (load average {_med([r['load'] for r in sp['rows']])} on 2 cores "
            "during the runs): only the ratios of runs interleaved in this process mean anything.", "",
            f"**Speedup, 2-worker LocalCluster vs serial** ({sp['cells']} cells of the default-sized instance, "
@@ -298,23 +321,12 @@ def report(sp: dict, big: dict | None) -> str:
             f"The 2 workers spend {_med(sp['overhead_per_cell_s'])} s per cell beyond the cells' own work "
             "(2 × elapsed − Σ cell walls, per cell: scheduling, transfer, idle tail and the machine's other load). "
             f"The scheduler alone: {s['throughput_s'] * 1e3:.2f} ms per no-op task with many in flight, "
-            f"{s['round_trip_s'] * 1e3:.2f} ms per task one at a time. Start-up, paid once: the cluster "
-            f"{sp['cluster_start_s']:.2f} s; compiling the flow in a fresh process {sp['serial_warm_s']:.2f} s "
-            f"(serial), {sp['worker_warm_s']:.2f} s (both workers at once).", ""]
+            f"{s['round_trip_s'] * 1e3:.2f} ms per task one at a time. Start-up, paid once: compiling the flow "
+            f"in this process {sp['serial_warm_s']:.2f} s, then the cluster (workers forked from it) "
+            f"{sp['cluster_start_s']:.2f} s, and a first cell on each worker {sp['worker_warm_s']:.2f} s "
+            "(nothing left to compile).", ""]
     if big:
-        gib = 1024**3
-        part = (f"**stopped after {big['timeout']:.0f} s with {big['cells']} of {big['of']} cells done** "
-                f"(the machine's load made the whole run too long for this session; the store resumes it), "
-                if big["stopped"] else "")
-        out += [f"**{big['of']}-cell sweep on the reduced path** ({part}isotropic noise, "
-                f"d = 256, r = m = 2, t_end = 5: every cell runs the reduced ODE, checked on one cell; `cdyn sweep --workers 2` in a subprocess, the whole run timed): "
-                f"**{big['wall_s']:.0f} s** wall, {big['cells'] / big['wall_s']:.1f} cells/s; cell "
-                f"{_med(big['walls'])} s; peak RSS {big['peak_rss_total'] / gib:.2f} GiB for the process tree "
-                f"(driver {big['peak_rss_driver'] / 2**20:.0f} MiB), store {big['store_bytes'] / 2**20:.1f} MiB; "
-                f"statuses {big['statuses']}."
-                + (f" At that rate all {big['of']} cells take about {big['of'] * big['wall_s'] / big['cells']:.0f} s "
-                   "on this machine under this load." if big["stopped"] else "")
-                + (" The command printed: " + "; ".join(big["summary"]) + "." if big["summary"] else ""), ""]
+        out += [big_paragraph(big), ""]
     walls = big["walls"] if big else sp["cell_walls"]
     sim = ", ".join(f"{a:.2f} s vs {r['dask_s']:.2f} s" for a, r in zip(sp["sims"], sp["rows"]))
     out += [f"**64 workers.** The model (see the script's docstring), with c_w calibrated on the 2-worker runs "
@@ -341,23 +353,31 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cells", type=int, default=48, help="cells of the speedup runs")
     ap.add_argument("--repeats", type=int, default=3, help="interleaved serial/cluster repeats")
-    ap.add_argument("--big", type=int, default=0, help="also run a sweep of this many reduced-path cells (e.g. 10000)")
+    ap.add_argument("--big", type=Path, help="also run this reduced-path sweep config (sweeps/reduced_1e4.toml)")
     ap.add_argument("--big-timeout", type=float, default=3600.0, help="stop the big sweep after this many seconds")
+    ap.add_argument("--big-resume", type=Path, help="resume the big sweep's store left by a stopped run")
+    ap.add_argument("--no-speed", action="store_true", help="skip the speedup runs (keep the saved ones)")
     ap.add_argument("--write", action="store_true", help="replace the sweep section of benchmarks/RESULTS.md")
-    ap.add_argument("--render", type=Path, help="rewrite the report from a saved benchmarks/last_run/sweep_bench.json")
+    ap.add_argument("--render", action="store_true", help="rewrite the report from the runs saved in benchmarks/last_run")
     a = ap.parse_args()
+    saved_dir = ROOT / "last_run"
+    saved_dir.mkdir(exist_ok=True)
+    files = {"speed": saved_dir / "sweep_bench.json", "big": saved_dir / "sweep_big.json"}
+    load = lambda k: json.loads(files[k].read_text()) if files[k].is_file() else None  # noqa: E731
     if a.render:
-        saved = json.loads(a.render.read_text())
-        sp, big = saved["speed"], saved["big"]
+        sp, big = load("speed"), load("big")
     else:
-        sp = speedup(a.cells, a.repeats)
-        big = big_run(a.big, a.big_timeout) if a.big else None
+        sp = load("speed") if a.no_speed else speedup(a.cells, a.repeats)
+        if not a.no_speed:
+            files["speed"].write_text(json.dumps(sp, indent=1, default=str))
+        big = big_run(a.big.resolve(), a.big_timeout, a.big_resume) if a.big else load("big")
+        if a.big and a.big_resume:  # the stopped run and its resumption, in that order
+            first = load("big")
+            big = {**big, "first": first if first and not first.get("first") else (first or {}).get("first")}
+        if a.big:
+            files["big"].write_text(json.dumps(big, indent=1, default=str))
     text = report(sp, big)
     print(text)
-    if not a.render:
-        (ROOT / "last_run").mkdir(exist_ok=True)
-        (ROOT / "last_run" / "sweep_bench.json").write_text(json.dumps({"speed": sp, "big": big}, indent=1,
-                                                                       default=str))
     if a.write:
         write_section(text)
 

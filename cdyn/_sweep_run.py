@@ -83,6 +83,22 @@ def _quiet_teardown(embedded: bool) -> Iterator[None]:
         log.removeFilter(filt)
 
 
+@contextmanager
+def sweep_client(scheduler: str | None, workers: int | None, fork: bool = True) -> Iterator[Any]:
+    """`dask_client` as the sweep uses it: an embedded cluster gets `cdyn verify`'s quiet worker timers
+    and, with `fork`, workers forked from this process (a remote cluster keeps its own configuration)."""
+    import dask
+    import distributed  # noqa: F401 -- its config defaults must be loaded before we override a few
+
+    from ._verify_dask import QUIET_WORKERS
+
+    config: dict[str, Any] = {}
+    if scheduler is None:
+        config = dict(QUIET_WORKERS) | ({"distributed.worker.multiprocessing-method": "fork"} if fork else {})
+    with dask.config.set(config), _quiet_teardown(scheduler is None), dask_client(scheduler, workers) as client:
+        yield client
+
+
 def _warm(plugins: list[str]) -> None:
     """Load the cell code and the plugins in a worker process."""
     run_pinned(plugins, _spec.cache_info)
@@ -161,23 +177,13 @@ def execute(spec: SweepSpec, todo: list[int], write: Callable[[list[tuple[int, d
             for i in range(0, len(todo), b):
                 done(run_pinned(plugins, run_batch, spec.text, todo[i:i + b], limits))
         else:
-            import dask
-            import distributed  # noqa: F401 -- its config defaults must be loaded before we override a few
-
-            from ._verify_dask import QUIET_WORKERS
-
-            config: dict[str, Any] = {}
-            if scheduler is None:  # the embedded cluster's timers, as for `cdyn verify` (a remote one keeps its own)
-                config = dict(QUIET_WORKERS)
             if warm:
                 # The first cell here (its result kept), then the workers forked from this process.
                 first = run_pinned(plugins, run_batch, spec.text, todo[:warm], limits)
                 warm_work = sum(r["wall"] for _, r in first)
                 done(first)
-            if scheduler is None and fork:
-                config["distributed.worker.multiprocessing-method"] = "fork"
             rest = todo[warm:]
-            with dask.config.set(config), _quiet_teardown(scheduler is None), dask_client(scheduler, workers) as client:
+            with sweep_client(scheduler, workers, fork) as client:
                 from distributed import as_completed
 
                 # Imports and plugins on every worker first, so the start-up is not billed to the first cells.
