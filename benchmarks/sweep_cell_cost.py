@@ -155,7 +155,7 @@ def report(costs: list[dict], starts: list[dict], before: str | None) -> str:
     out += ["", "Before, the metrics were O(d³): `kappa_limit` whitened the d×d Σ_A, Σ_B (two `eigh`) and took the SVD "
             "of the d×d K, `detect_stages` took the SVD of the d×d C, and each d log κ/dt of the peak's root search "
             "ran the full flow on the d×d moments. After: the canonical correlations from the r×r problem "
-            "(QᵀA, QᵀB, σ) (`numerics.isotropic_core`), the singular values of C from its r×r core, and d log κ/dt "
+            "(QᵀA, QᵀB, σ) (`numerics._metrics.isotropic_core`), the singular values of C from its r×r core, and d log κ/dt "
             "through the factors of C and the structured flow (tests/test_metrics_reduced.py checks each against "
             "the dense computation to 1e-10). At d = 256 the cell still forms C (d_A·d_B is at the 2¹⁶-entry "
             "threshold below which `feature_covariance` and `rank_C` keep the dense form for exact rounding).", ""]
