@@ -19,37 +19,15 @@ The generated source and a flop estimate of one call are kept on the result.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Callable, Iterable, Mapping
 
 import numpy as np
 import sympy as sp
 from sympy import MatAdd, MatMul, MatPow, MatrixSymbol, Trace, Transpose
 
+from ._chainkeys import _canon, _shared_chains, _tkey
 from ._chainorder import chain_cost, chain_order, tree_nodes
 from ._compiled_expr import _NUMPY_FUNCTIONS, CompiledExpr, _code_name, _ident, _logdet
-
-
-def _t(f: sp.Expr, symmetric: frozenset) -> sp.Expr:
-    if isinstance(f, Transpose):
-        return f.arg
-    return f if f in symmetric else Transpose(f)
-
-
-@lru_cache(maxsize=256)
-def _shared_chains(exprs: tuple, symmetric: frozenset) -> dict[tuple, int]:
-    """`_Emitter.count_shared`: it reads no shapes, so one count serves every shape of the same
-    expressions (a claims run compiles one flow for ~100 shapes). Read-only."""
-    em = _Emitter({}, None, symmetric)
-    seen: dict[tuple, int] = {}
-    for expr in exprs:
-        for node in sp.preorder_traversal(expr):
-            if isinstance(node, MatMul):
-                mats = tuple(node.as_coeff_matrices()[1])
-                subs = {em.canon(mats[i:j]) for i in range(len(mats)) for j in range(i + 2, len(mats) + 1)}
-                for sub in subs:
-                    seen[sub] = seen.get(sub, 0) + 1
-    return {k: v for k, v in seen.items() if v > 1}
 
 
 class _Emitter:
@@ -71,7 +49,7 @@ class _Emitter:
 
     # -- bookkeeping ----------------------------------------------------------------------
     def tkey(self, mats: tuple) -> tuple:
-        return tuple(_t(f, self.symmetric) for f in reversed(mats))
+        return _tkey(mats, self.symmetric)
 
     def count_shared(self, exprs) -> None:
         """Count sub-chains (length >= 2, up to transposition) that occur in several chains."""
@@ -79,7 +57,7 @@ class _Emitter:
 
     def canon(self, mats: tuple) -> tuple:
         """One representative of a chain and its transpose (cheap keys: `str` of SymPy is slow)."""
-        return min(mats, self.tkey(mats), key=lambda ms: tuple(map(_fkey, ms)))
+        return _canon(mats, self.symmetric)
 
     def shape(self, e: sp.Expr) -> tuple[int, int]:
         hit = self.shapes.get(e)
@@ -261,14 +239,6 @@ class _Emitter:
                 return s if coeff == 1 else f"({self.scalar(sp.sympify(coeff, strict=True))} * {s})"
         inner = self.matrix(arg)
         return self.fresh(f"np.trace({inner})", ("tr", arg), (inner,), self.shape(arg)[0])
-
-
-def _fkey(f: sp.Expr) -> tuple:
-    if isinstance(f, MatrixSymbol):
-        return (0, f.name)
-    if isinstance(f, Transpose) and isinstance(f.arg, MatrixSymbol):
-        return (1, f.arg.name)
-    return (2, hash(f))  # consistent within a process, which is all a representative needs
 
 
 def _base(name: str) -> str:
