@@ -101,8 +101,8 @@ def test_matrix_free_agrees_with_the_dense_certificate():
 def test_lanczos_certificate_agrees_with_the_dense_one(terms, group):
     """m = 4: the invariant subspace has 56-64 entries, above the size `smallest` forms densely, so Lanczos runs
     with the structured projector off the GL(4) orbit (16 tangents) or, with weight decay, the O(4) one (6).
-    The oracle is the dense certificate on the full 800-entry state (eigh, with a dense tangent basis)."""
-    p = numerics.random_problem([1.0, 0.7, 0.5, 0.3], [1.0, 0.6, 0.45, 0.35], d_A=100, d_B=100, m=4, noise_A=0.1,
+    The oracle is the dense certificate on the full 320-entry state (eigh, with a dense tangent basis)."""
+    p = numerics.random_problem([1.0, 0.7, 0.5, 0.3], [1.0, 0.6, 0.45, 0.35], d_A=40, d_B=40, m=4, noise_A=0.1,
                                 noise_B=0.1, seed=1)
     p = p.replace(mu=0.05) if "wd" in terms else p
     tr = numerics.integrate(p, *numerics.random_init(p, 1e-2, 0), 3000.0, terms, grad_tol=GRAD_TOL, n_points=2)
