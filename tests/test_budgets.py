@@ -15,7 +15,11 @@ from cdyn.cli import main
 
 @contextmanager
 def deadline(seconds: float):
-    """Fail instead of hanging (the solvers call back into Python, where the alarm is raised)."""
+    """Fail instead of hanging (the solvers call back into Python, where the alarm is raised).
+
+    A guard against hangs (the fuzz's were hours: 10¹³ steps, LSODA stuck at t_end = 1e-300),
+    not a timing test: the refusals take milliseconds, but a loaded 2-core machine can stall
+    a process for seconds, so the guards are generous."""
     def boom(*_a):
         raise TimeoutError(f"did not return within {seconds} s")
 
@@ -52,7 +56,7 @@ def test_api_refuses_oversized_runs_naming_the_argument(small):
         # A thin d×r instance is cheap, but its dense moments (C is d_A×d_B) are not.
         (lambda: numerics.random_problem([1.0], [1.0], d_A=10**5, d_B=10**5, m=1).C, r"^d_A: .*moments"),
     ]
-    with deadline(5.0):
+    with deadline(60.0):
         for call, message in cases:
             with pytest.raises(ValueError, match=message):
                 call()
@@ -75,7 +79,7 @@ def test_budget_can_be_raised_and_is_restored():
 def test_a_horizon_too_short_to_move_returns_w0_at_once(small):
     """LSODA did not return from t_end = 1e-300; the state cannot change in float64 there."""
     p, W = small
-    with deadline(5.0):
+    with deadline(60.0):
         for method in ("LSODA", "auto", "RK45"):
             tr = numerics.integrate(p, *W, 1e-300, method=method)
             assert tr.status == "completed" and np.array_equal(tr.W_A[-1], W[0]) and np.array_equal(tr.W_B[-1], W[1])
@@ -111,7 +115,7 @@ def test_cli_refuses_before_allocating(tmp_path, capsys, monkeypatch, toml, argv
         monkeypatch.setattr(numerics, name, no_work)
     cfg = tmp_path / "c.toml"
     cfg.write_text(toml)
-    with deadline(10.0):
+    with deadline(60.0):
         assert main([*argv, "--config", str(cfg), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and field in err[0], err
