@@ -47,7 +47,7 @@ def test_api_refuses_oversized_runs_naming_the_argument(small):
         (lambda: numerics.sgd(p, *W, 0.02, t_end=1e300), r"^eta: .*steps, above the limit"),
         (lambda: numerics.sgd(p, *W, 0.02, steps=3, batch=10**9, path="full"), r"^batch: .*EiB of memory"),
         # the structured form holds no n×n logits: m×n features and a chunk of factors
-        (lambda: numerics.sgd(p, *W, 0.02, steps=3, batch=10**9), r"^batch: .*GiB of memory"),
+        (lambda: numerics.sgd(p, *W, 0.02, steps=3, batch=10**9, path="structured"), r"^batch: .*GiB of memory"),
         (lambda: numerics.sgd(p, *W, 0.02, steps=3, n_data=10**12), r"^n_data: .*TiB of memory"),
         (lambda: numerics.integrate(p, *W, 1.0, n_points=10**9), r"^n_points: .*GiB of memory"),
         # (isotropic noise is kept as σ, not as a d×d matrix: the d×r factors are what is charged)
