@@ -165,7 +165,7 @@ def _auto_horizon(cfg: dict, tr: dict, p: numerics.Problem, W0: tuple[np.ndarray
     fp, terms = _flow_setup(p, tr)
     with console.status("integrating the flow to choose the horizon"), blas_threads(max(p.d_A, p.d_B)):
         flow = numerics.integrate(fp, *W0, cfg["run"]["t_end"], terms, method=cfg["run"]["method"], n_points=2,
-                                  grad_tol=cfg["run"]["grad_tol"])
+                                  grad_tol=cfg["run"]["grad_tol"], backend=cfg["run"]["backend"])
     tr["t_end"] = float(flow.t_stop)
     tr["t_end_chosen_by"] = f"flow {flow.status} at t={flow.t_stop:.6g}"
     why = ("where the flow converges" if flow.status == "converged"
@@ -208,7 +208,8 @@ def _train(cfg: dict, tr: dict, out: Path, fmt: str) -> None:
         # The planned horizon (also when a run diverged early: the flow is drawn in full).
         horizon = (tr["steps"] or max(1, round(tr["t_end"] / tr["eta"]))) * tr["eta"]
         with console.status("integrating the flow"):
-            flow = numerics.integrate(fp, W_A0, W_B0, horizon, terms, n_points=tr["n_points"])
+            flow = numerics.integrate(fp, W_A0, W_B0, horizon, terms, method=cfg["run"]["method"],
+                                      n_points=tr["n_points"], backend=cfg["run"]["backend"])
         sf = numerics.series(fp, flow)
         series = [_series(fp, r, flow, terms) for r in runs]
     limit = numerics.kappa_limit(p)

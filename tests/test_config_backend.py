@@ -59,3 +59,22 @@ def test_simulate_runs_the_backend_it_is_given(tmp_path):
         W_n, W_s = (np.concatenate([z["flow_W_A"][-1].ravel(), z["flow_W_B"][-1].ravel()]) for z in (a, b))
     assert np.abs(W_n - W_s).max() <= 2 * max(sn["flow"]["nfev"], ss["flow"]["nfev"]) * (1e-8 * np.abs(W_s).max()
                                                                                          + 1e-12)
+
+
+@pytest.mark.xdist_group("numba")
+def test_train_runs_its_flow_on_the_configured_backend(tmp_path):
+    """`cdyn train` integrates the flow beside SGD with `[run] backend` too (accepted and ignored before)."""
+    pytest.importorskip("numba")
+    cfg = tmp_path / "t.toml"
+    cfg.write_text('[run]\nbackend = "numba"\n[problem]\nd_A = 6\nd_B = 5\nm = 2\n'
+                   'spectrum_A = [1.0, 0.6, 0.35]\nspectrum_B = [0.9, 0.55, 0.4]\n'
+                   "[train]\nsteps = 50\neta = 0.02\nbatch = 8\n")
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "n")]) == 0
+    cfg.write_text(cfg.read_text().replace('"numba"', '"scipy"'))
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "s")]) == 0
+    sn, ss = (json.loads((tmp_path / o / "summary.json").read_text()) for o in ("n", "s"))
+    assert "numba" in sn["flow"]["method"] and "numba" not in ss["flow"]["method"]
+    # The SGD runs do not depend on the flow's backend; only their gap to the flow does (by the
+    # backends' rounding, far below the gap itself).
+    strip = [[{k: v for k, v in r.items() if k != "gap_to_flow"} for r in s["runs"]] for s in (sn, ss)]
+    assert strip[0] == strip[1]
