@@ -110,7 +110,8 @@ def _train_gap(cfg: dict[str, Any], p: numerics.Problem, W0: tuple[np.ndarray, n
     fp = p.replace(mu=mu) if mu > 0 else p
     fterms = FLOW_TERMS[tr["loss"]] + (("wd",) if mu > 0 else ())
     horizon = (tr["steps"] or max(1, round(tr["t_end"] / tr["eta"]))) * tr["eta"]
-    ref = numerics.integrate(fp, *W0, horizon, fterms, n_points=tr["n_points"])
+    ref = numerics.integrate(fp, *W0, horizon, fterms, method=run["method"], n_points=tr["n_points"],
+                             backend=run["backend"])
     note = "" if sgd.status == "completed" else f"{tr['loss']} sgd {sgd.status} at t={sgd.t_stop:.4g}"
     return numerics.tracking_gaps(fp, sgd, ref, fterms)["M_rel"], note
 
@@ -125,7 +126,7 @@ def run_cell(cfg: dict[str, Any], init: str = "random", train: str = "none") -> 
     terms = tuple(normalize_terms(run["terms"]))
     W0 = initial_weights(cfg, p, init)
     flow = numerics.integrate(p, *W0, run["t_end"], terms, method=run["method"], n_points=run["n_points"],
-                              grad_tol=run["grad_tol"])
+                              grad_tol=run["grad_tol"], backend=run["backend"])
     out["status"], out["reason"], out["t_status"] = flow.status, flow.message or "", float(flow.t_stop)
     peak = _safe(numerics.kappa_peak, p, flow)
     if peak is not None:

@@ -123,3 +123,39 @@ def test_sgd_and_clip_cells_report_their_gap(tmp_path):
     assert np.all(np.isfinite(gap)) and np.all(gap > 0)
     # the spectral loss's SGD is unbiased for the flow: its gap is sampling error, well below 1 at batch 64
     assert float(ds.train_gap.sel(loss="spectral", seed=0)) < 0.5
+
+
+def test_cells_run_their_flows_on_the_configured_backend(tmp_path, monkeypatch):
+    """`[run] backend` reaches every flow a cell integrates (the key was accepted and ignored before)."""
+    import pytest
+
+    pytest.importorskip("numba")
+    seen = []
+    real = numerics.integrate
+
+    def spy(*args, **kw):
+        seen.append(kw.get("backend"))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(numerics, "integrate", spy)
+    text = DECOUPLED.replace("n_points = 61", 'n_points = 61\nbackend = "numba"') + textwrap.dedent("""
+        [train]
+        t_end = 1.0
+        eta = 0.05
+        batch = 16
+        n_points = 11
+
+        [sweep]
+        train = "sgd"
+        [sweep.grid]
+        "problem.lam" = [1.0]
+        """)
+    ds = run(tmp_path, text, "n")
+    assert seen and set(seen) == {"numba"}, seen
+    seen.clear()
+    ref = run(tmp_path, text.replace('backend = "numba"', 'backend = "scipy"'), "s")
+    assert seen and set(seen) == {"scipy"}, seen
+    # The same flow either way, up to the two integrators' global errors: each step commits a local
+    # error of at most rtol = 1e-8 (integrate's default) relative, over fewer than 10³ steps here.
+    assert ds.status.values.ravel().tolist() == ref.status.values.ravel().tolist()
+    assert np.allclose(ds.kappa_final.values, ref.kappa_final.values, rtol=1e-5)
