@@ -45,8 +45,27 @@ def transform_name(ds: xr.Dataset, key: str) -> tuple[str, Callable[[np.ndarray]
     return None
 
 
+def categories(ds: xr.Dataset, key: str) -> list[str] | None:
+    """The values of a text field (a method, a loss, a list stored as JSON) in store order; None if numeric."""
+    if ds[key].dtype.kind in "fiub":
+        return None
+    return [str(v) for v in np.asarray(ds[key].values).ravel()]
+
+
 def axis_values(ds: xr.Dataset, key: str) -> np.ndarray:
-    return np.asarray(ds[key].values, dtype=float)
+    """Positions on the axis: the values of a numeric field; 0, 1, … for the values of a text field."""
+    names = categories(ds, key)
+    return np.asarray(ds[key].values, dtype=float) if names is None else np.arange(len(names), dtype=float)
+
+
+def category_ticks(ax: Any, which: str, ds: xr.Dataset, key: str) -> None:
+    """A text field's values as the tick labels at its positions (nothing for a numeric field)."""
+    names = categories(ds, key)
+    if names is None:
+        return
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    axis.set_ticks(np.arange(len(names), dtype=float), labels=names)
+    axis.set_minor_locator(matplotlib.ticker.NullLocator())
 
 
 def _is_lambda(ds: xr.Dataset, key: str) -> bool:

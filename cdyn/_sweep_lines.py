@@ -14,7 +14,9 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ._sweep_axes import LAMBDA, anisotropy_axis, axis_values, label, set_scale, transform_name, value_ticks
+from ._sweep_axes import (
+    LAMBDA, anisotropy_axis, axis_values, categories, category_ticks, label, set_scale, transform_name, value_ticks,
+)
 from ._sweep_plot import SweepFigure, _compare_line, _finish, _status_line, _what
 from ._sweep_view import View, field_path
 
@@ -52,11 +54,13 @@ def line_plot(view: View) -> SweepFigure:
         set_scale(ax, "x", view.ds, key, xv)
         if view.design == "grid":
             value_ticks(ax, "x", xv)
+            category_ticks(ax, "x", view.ds, key)
         anisotropy_axis(ax, "x", view.ds, key, np.unique(xv) if view.design == "grid" else np.array([]))
     mean = np.asarray(view.mean().values, float)
     lo, hi, band = (np.asarray(a.values, float) if hasattr(a, "values") else a for a in view.band())
     ns = view.n_seeds
-    ax.plot(xt[order], mean[order], "o-", color="C0", lw=1.8, ms=4, label=f"{label(view.z)}, mean over {ns} seeds")
+    style = "o-" if categories(view.ds, key) is None else "o"  # no line between categories
+    ax.plot(xt[order], mean[order], style, color="C0", lw=1.8, ms=4, label=f"{label(view.z)}, mean over {ns} seeds")
     if ns > 1:
         ax.fill_between(xt[order], lo[order], hi[order], color="C0", alpha=0.25, lw=0,
                         label=f"{band} band over {ns} seeds")

@@ -34,7 +34,9 @@ from matplotlib.tri import Triangulation  # noqa: E402
 
 from ._outputs import atomic_path  # noqa: E402
 from ._plots import check_format  # noqa: E402
-from ._sweep_axes import LAMBDA, anisotropy_axis, axis_values, cell_edges, label, set_scale, value_ticks  # noqa: E402
+from ._sweep_axes import (  # noqa: E402
+    LAMBDA, anisotropy_axis, axis_values, category_ticks, cell_edges, label, set_scale, value_ticks,
+)
 from ._sweep_view import GOOD, View, field_path, make_view  # noqa: E402
 
 #: A positive outcome spanning more than this factor gets a logarithmic colour scale.
@@ -122,6 +124,8 @@ def _grid_panel(ax: Any, view: View, data: xr.DataArray, norm: Normalize, cmap: 
     xe, ye = cell_edges(ax, "x", xs), cell_edges(ax, "y", ys)
     value_ticks(ax, "x", xs)
     value_ticks(ax, "y", ys)
+    category_ticks(ax, "x", view.ds, x)
+    category_ticks(ax, "y", view.ds, y)
     anisotropy_axis(ax, "x", view.ds, x, xs)
     anisotropy_axis(ax, "y", view.ds, y, ys)
     cm = plt.get_cmap(cmap).with_extremes(bad="0.82")

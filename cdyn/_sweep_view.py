@@ -79,9 +79,9 @@ def check_names(ds: xr.Dataset, x: str, y: str | None, z: str) -> None:
         if key is not None and key not in fields:
             what = "the seed dimension is averaged, not an axis" if key == "seed" else f"{key!r} is not a swept field"
             raise ValueError(f"{opt}: {what}; the swept fields of this store are {', '.join(fields) or '(none)'}")
-        if key is not None and not _numeric(ds, key):
-            raise ValueError(f"{opt}: {key} takes non-numeric values ({_values_text(ds[key].values)}); an axis needs "
-                             f"a numeric field (hold {key} with --fix {key}=VALUE)")
+        if key is not None and not _numeric(ds, key) and design(ds) != "grid":
+            raise ValueError(f"{opt}: {key} takes non-numeric values ({_values_text(ds[key].values)}); on a "
+                             f"{design(ds)} design an axis needs a numeric field (hold {key} with --fix {key}=VALUE)")
     if y is not None and y == x:
         raise ValueError(f"y: the same field as --x ({x!r}); a phase diagram needs two different fields")
 

@@ -212,8 +212,8 @@ def test_errors_name_the_field(grid_path: Path, args: list[str], message: str, c
     assert err.startswith(message) and err.count("\n") == 1
 
 
-def test_text_field_is_fixed_by_text_not_plotted() -> None:
-    """A list field (stored as JSON text, e.g. run.terms) can be held at a value, not put on an axis."""
+def test_text_field_is_fixed_by_text_or_plotted_as_categories() -> None:
+    """A list field (stored as JSON text, e.g. run.terms) can be held at a value, or put on an axis."""
     doubled = grid_store(LAM_NOISE)
     for k in FLOATS:
         doubled[k] = 2 * doubled[k]
@@ -225,8 +225,18 @@ def test_text_field_is_fixed_by_text_not_plotted() -> None:
     sf = plot_store(ds, "lam", "noise", "kappa_final", ['terms=["pos", "wd"]'])
     assert 'fixed terms = ["pos", "wd"]' in sf.title
     plt.close(sf.fig)
-    with pytest.raises(ValueError, match=r"^x: terms takes non-numeric values"):
-        make_view(ds, "terms", None, "kappa_final", ["noise=0.1"])
+    # On a grid a text field is an axis of categories: positions 0, 1, … labelled by its values.
+    sf = plot_store(ds, "terms", None, "kappa_final", ["noise=0.1", "lam=1"])
+    ax = sf.fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ['["pos", "neg"]', '["pos", "wd"]']
+    line = ax.get_lines()[0]
+    assert list(line.get_xdata()) == [0.0, 1.0] and line.get_linestyle() == "None"  # no line between categories
+    means = ds["kappa_final"].sel(noise=0.1, lam=1.0).mean("seed").values
+    assert np.allclose(line.get_ydata(), means) and means[1] == 2 * means[0]
+    plt.close(sf.fig)
+    sf = plot_store(ds, "lam", "terms", "kappa_final", ["noise=0.1"])
+    assert [t.get_text() for t in sf.fig.axes[0].get_yticklabels()] == ['["pos", "neg"]', '["pos", "wd"]']
+    plt.close(sf.fig)
     with pytest.raises(ValueError, match=r"^fix: terms=\[\] is not a value of the sweep; terms takes "):
         make_view(ds, "lam", "noise", "kappa_final", ["terms=[]"])
 
