@@ -6,9 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from cdyn import numerics
 from cdyn.claims import DEFAULT_EXAMPLES, ClaimResult, claim_origin
 
 from . import _report_figures as figs

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from cdyn import numerics
 
 from ._claim import CheckResult, Claim
-from ._common import build_decoupled, integrate_tight, log_w_error_bound, mode_series, slack
+from ._common import build_decoupled, integrate_tight, log_w_error_bound, slack
 from ._registry import register
 from ._strategies import decoupled_spec, floats, spaced_desc
 
