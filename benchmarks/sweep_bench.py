@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from timing import write_results_section
+
 ROOT = Path(__file__).resolve().parent
 MARK_START, MARK_END = "<!-- sweep_bench:start -->", "<!-- sweep_bench:end -->"
 
@@ -343,17 +345,6 @@ def report(sp: dict, big: dict | None) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_section(text: str) -> None:
-    path = ROOT / "RESULTS.md"
-    old = path.read_text(encoding="utf-8")
-    if MARK_START in old:
-        head, rest = old.split(MARK_START, 1)
-        new = head + text + rest.split(MARK_END, 1)[1].lstrip("\n")
-    else:
-        new = old.rstrip("\n") + "\n\n" + text
-    path.write_text(new, encoding="utf-8")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cells", type=int, default=48, help="cells of the speedup runs")
@@ -384,7 +375,7 @@ def main() -> None:
     text = report(sp, big)
     print(text)
     if a.write:
-        write_section(text)
+        write_results_section(text, MARK_START, MARK_END)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ import time
 import types
 from pathlib import Path
 
+from timing import write_results_section
+
 ROOT = Path(__file__).resolve().parent
 CONFIG = ROOT.parent / "sweeps" / "reduced_1e4.toml"
 MARK_START, MARK_END = "<!-- sweep_cell_cost:start -->", "<!-- sweep_cell_cost:end -->"
@@ -178,18 +180,6 @@ def report(costs: list[dict], starts: list[dict], before: str | None) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_section(text: str) -> None:
-    path = ROOT / "RESULTS.md"
-    old = path.read_text(encoding="utf-8")
-    if MARK_START in old:
-        head, rest = old.split(MARK_START, 1)
-        new = head + text + rest.split(MARK_END, 1)[1].lstrip("\n")
-    else:  # right after the sweep section
-        end = "<!-- sweep_bench:end -->"
-        new = old.replace(end, end + "\n\n" + text.rstrip("\n"), 1) if end in old else old.rstrip("\n") + "\n\n" + text
-    path.write_text(new, encoding="utf-8")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--d", type=int, nargs="+", default=[256, 512, 1024, 2048])
@@ -217,7 +207,7 @@ def main() -> None:
     text = report(run["costs"], run["starts"], run.get("before"))
     print(text)
     if a.write:
-        write_section(text)
+        write_results_section(text, MARK_START, MARK_END, after="<!-- sweep_bench:end -->")
 
 
 if __name__ == "__main__":

@@ -88,3 +88,20 @@ def machine() -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_GiB": round(int(mem) / 2**20, 1),
             "python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
             "sympy": sympy.__version__, "blas": ", ".join(blas), "loadavg_start": os.getloadavg()}
+
+
+def write_results_section(text: str, start: str, end: str, after: str | None = None) -> None:
+    """Replace the part of RESULTS.md between the markers `start` and `end` by `text` (which holds both);
+    a first section goes right after the marker `after` when it is there, else at the end of the file."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent / "RESULTS.md"
+    old = path.read_text(encoding="utf-8")
+    if start in old:
+        head, rest = old.split(start, 1)
+        new = head + text + rest.split(end, 1)[1].lstrip("\n")
+    elif after is not None and after in old:
+        new = old.replace(after, after + "\n\n" + text.rstrip("\n"), 1)
+    else:
+        new = old.rstrip("\n") + "\n\n" + text
+    path.write_text(new, encoding="utf-8")

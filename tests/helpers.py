@@ -120,3 +120,20 @@ def remote_scheduler(tmp_path_factory):
             p.wait()
         for f in logs:
             f.close()
+
+
+@_pytest.fixture
+def user_terms():
+    """`negu`: the built-in neg under another name (so GL(m) is not known in advance); `ridge`: ν/2‖W‖²,
+    which leaves only the O(m) orbit (none for m = 1)."""
+    import sympy as sp
+
+    from cdyn import theory
+    S = theory.symbols
+    neg = theory.get_term("neg")
+    theory.register_term("negu", neg.expr, weight=neg.weight)
+    theory.register_term("ridge", sp.Trace(S.W_A * S.W_A.T) + sp.Trace(S.W_B * S.W_B.T),
+                         weight=sp.Symbol("nu", nonnegative=True) / 2)
+    yield
+    theory.unregister_term("negu")
+    theory.unregister_term("ridge")

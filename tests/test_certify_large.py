@@ -17,6 +17,7 @@ import pytest
 
 from cdyn import numerics
 from cdyn.numerics import _certify, _certify_mf
+from tests.helpers import user_terms  # noqa: F401 -- a fixture
 
 GRAD_TOL = 1e-6
 D = 300
@@ -80,21 +81,27 @@ def test_large_plateau_run_does_not_end_converged():
     assert numerics.kappa(big, tr.W_A[-1], tr.W_B[-1]) > 1e5  # indeed far from the limit 1
 
 
+def _dense_and_matrix_free(p, terms, tr):
+    """Both certificates of the final state of `tr`, checked to agree: γ = θ - ‖r‖ with the Ritz residual
+    ‖r‖ ≤ 1e-6 θ (eigsh's tol) and θ - λ ≤ ‖r‖²/gap, so within 1e-6 of the dense eigh's (2e-6 for ARPACK's own
+    residual estimate); the distance: ‖J⁺f‖ (dense) against the CG Newton step plus its residual bound (an
+    upper bound, equal to first order)."""
+    W_A, W_B = tr.W_A[-1], tr.W_B[-1]
+    cert = _certify.Certifier(p, terms, np.sqrt(GRAD_TOL),
+                              lambda: numerics._integrate._weight_system(p, terms, W_A, W_B, "full").make_jac())
+    dense, free = cert(tr.t_stop, W_A, W_B), _certify_mf.matrix_free_certificate(cert, tr.t_stop, W_A, W_B)
+    assert dense.ok and free.ok
+    assert abs(free.gamma - dense.gamma) <= 2e-6 * dense.gamma
+    assert dense.distance * (1 - 1e-6) <= free.distance <= dense.distance * 1.01
+    return dense, free
+
+
 def test_matrix_free_agrees_with_the_dense_certificate():
     """A state of 400 entries, under MAX_CERTIFY, certified both ways: same verdict, same γ and distance."""
     p = numerics.random_problem([1.0, 0.7], [1.0, 0.6], d_A=100, d_B=100, m=2, noise_A=0.1, noise_B=0.1, seed=1)
     tr = numerics.integrate(p, *numerics.random_init(p, 1e-2, 0), 3000.0, grad_tol=GRAD_TOL)
     assert tr.status == "converged"
-    W_A, W_B = tr.W_A[-1], tr.W_B[-1]
-    make = lambda: numerics._integrate._weight_system(p, TERMS, W_A, W_B, "full").make_jac()  # noqa: E731
-    cert = _certify.Certifier(p, TERMS, np.sqrt(GRAD_TOL), make)
-    dense, free = cert(tr.t_stop, W_A, W_B), _certify_mf.matrix_free_certificate(cert, tr.t_stop, W_A, W_B)
-    assert dense.ok and free.ok
-    # γ = θ - ‖r‖ with the Ritz residual ‖r‖ ≤ 1e-6 θ (eigsh's tol) and θ - λ ≤ ‖r‖²/gap: within 1e-6 of the dense
-    # eigh's (2e-6 for ARPACK's own residual estimate). The distance: ‖J⁺f‖ (dense) against the CG Newton step plus
-    # its residual bound (an upper bound, equal to first order).
-    assert abs(free.gamma - dense.gamma) <= 2e-6 * dense.gamma
-    assert dense.distance * (1 - 1e-6) <= free.distance <= dense.distance * 1.01
+    _dense_and_matrix_free(p, TERMS, tr)
 
 
 @pytest.mark.parametrize("terms, group", [(("pos", "neg"), "GL"), (("pos", "neg", "wd"), "O")])
@@ -107,15 +114,8 @@ def test_lanczos_certificate_agrees_with_the_dense_one(terms, group):
     p = p.replace(mu=0.05) if "wd" in terms else p
     tr = numerics.integrate(p, *numerics.random_init(p, 1e-2, 0), 3000.0, terms, grad_tol=GRAD_TOL, n_points=2)
     assert tr.status == "converged"
-    W_A, W_B = tr.W_A[-1], tr.W_B[-1]
-    make = lambda: numerics._integrate._weight_system(p, terms, W_A, W_B, "full").make_jac()  # noqa: E731
-    cert = _certify.Certifier(p, terms, np.sqrt(GRAD_TOL), make)
-    dense, free = cert(tr.t_stop, W_A, W_B), _certify_mf.matrix_free_certificate(cert, tr.t_stop, W_A, W_B)
-    assert dense.ok and free.ok
+    _, free = _dense_and_matrix_free(p, terms, tr)
     assert int(re.search(r"(\d+) entries", free.reason).group(1)) > 50  # Lanczos, not the dense small case
-    # As above: Lanczos' tol 1e-6 on γ, the CG residual bound on the distance.
-    assert abs(free.gamma - dense.gamma) <= 2e-6 * dense.gamma
-    assert dense.distance * (1 - 1e-6) <= free.distance <= dense.distance * 1.01
 
 
 def test_too_large_a_state_is_uncertified_not_converged(monkeypatch):
@@ -151,22 +151,6 @@ def test_invariant_subspace_certificate_equals_the_full_state_one():
     assert a.distance == pytest.approx(b.distance, rel=1e-5)
 
 
-@pytest.fixture
-def user_terms():
-    """`negu`: neg under another name (GL(m) not known in advance, verified on the loss); `ridge`: ν/2‖W‖² (O(m))."""
-    import sympy as sp
-
-    from cdyn import theory
-    S = theory.symbols
-    neg = theory.get_term("neg")
-    theory.register_term("negu", neg.expr, weight=neg.weight)
-    theory.register_term("ridge", sp.Trace(S.W_A * S.W_A.T) + sp.Trace(S.W_B * S.W_B.T),
-                         weight=sp.Symbol("nu", nonnegative=True) / 2)
-    yield
-    theory.unregister_term("negu")
-    theory.unregister_term("ridge")
-
-
 @pytest.mark.parametrize("terms, noise", [(("pos", "negu"), 0.1), (("pos", "negu", "ridge"), 0.1),
                                           (("pos", "negu"), 0.0)])
 def test_user_terms_matrix_free_agrees_with_dense(user_terms, terms, noise):
@@ -175,10 +159,5 @@ def test_user_terms_matrix_free_agrees_with_dense(user_terms, terms, noise):
     p = numerics.random_problem([1.0, 0.5, 0.3, 0.2], [1.0, 0.6, 0.4, 0.3], d_A=12, d_B=12, m=4, noise_A=noise,
                                 noise_B=noise, seed=0).replace(params={"nu": 0.05})
     tr = numerics.integrate(p, *numerics.random_init(p, 1e-2, 0), 5000.0, terms, grad_tol=GRAD_TOL, n_points=2)
-    W_A, W_B = tr.W_A[-1], tr.W_B[-1]
-    cert = _certify.Certifier(p, terms, np.sqrt(GRAD_TOL),
-                              lambda: numerics._integrate._weight_system(p, terms, W_A, W_B, "full").make_jac())
-    dense, free = cert(tr.t_stop, W_A, W_B), _certify_mf.matrix_free_certificate(cert, tr.t_stop, W_A, W_B)
-    assert dense.ok and free.ok and "Lanczos" in free.reason
-    assert abs(free.gamma - dense.gamma) <= 2e-6 * dense.gamma
-    assert dense.distance * (1 - 1e-6) <= free.distance <= dense.distance * 1.01
+    _, free = _dense_and_matrix_free(p, terms, tr)
+    assert "Lanczos" in free.reason
