@@ -39,6 +39,7 @@ from ._autochoice import thread_limit
 from ._budget import HorizonWatch, nfev_limit
 from ._certificate import MAX_CERTIFY, MAX_MATRIX_FREE, Certificate, Certifier, symmetry_tangents, tangents
 from ._lsoda_ivp import solve_lsoda
+from ._rk_lean import RK_METHODS, solve_rk
 
 __all__ = ["MAX_CERTIFY", "MAX_MATRIX_FREE", "Certificate", "Certifier", "Solved", "solve_certified",
            "symmetry_tangents", "tangents"]
@@ -173,8 +174,12 @@ def solve_certified(system, t_end: float, method: str, jac_fn, rtol: float, atol
         t_eval = grid[grid >= t0] if restart == 0 else grid[grid > t0]
         try:
             with np.errstate(over="ignore", invalid="ignore"), thread_limit(system.cost, threads):
-                # LSODA forward: the same steps as solve_ivp without its per-step overhead (`_lsoda_ivp`).
-                driver = ivp or (solve_lsoda if method == "LSODA" and t_end > t0 else solve_ivp)
+                # Forward LSODA and explicit RK: the same steps as solve_ivp without its per-step overhead
+                # (`_lsoda_ivp`, `_rk_lean`; the latter rebuilds a step's interpolant only when it is read).
+                driver = ivp or (solve_lsoda if method == "LSODA" and t_end > t0
+                                 else solve_rk if method in RK_METHODS and t_end > t0 else solve_ivp)
+                if driver is solve_rk:
+                    kwargs.update(dense_fun=f_raw, dense_wrap=lambda: thread_limit(system.cost, threads))
                 sol = driver(f, (t0, t_end), y0, method=method, t_eval=t_eval, dense_output=dense,
                              events=events, rtol=rtol, atol=atol, **kwargs)
         except _Stop as stop:  # keep what was reached: the segment's start and the last reported point
