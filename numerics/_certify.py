@@ -156,8 +156,8 @@ def solve_certified(system, t_end: float, method: str, jac_fn, rtol: float, atol
         kwargs["state"] = {"thr": thr, "armed": armed, "evals": evals, "seen": seen, "stall": stall, "tiny": tiny,
                            "max_nfev": max_nfev, "max_stall": max_stall, "max_norm": max_norm, "t_end": t_end, "n": n,
                            "watch": watch}
-    # Dense output keeps every step's interpolant (DOP853: 7 state vectors a step), which
-    # for a full state of m·d = 10⁵ entries is gigabytes: only for small states.
+    # Dense output keeps a state a step (explicit RK, rebuilt lazily), LSODA's history or numba's 8 vectors a
+    # step, which for a full state of m·d = 10⁵ entries is gigabytes: only for small states.
     dense = system.y0.size <= dense_limit
     grid = np.linspace(0.0, t_end, n_points)
     t0, y0, ts, ys, sols, starts = 0.0, system.y0, [], [], [], []

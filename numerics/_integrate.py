@@ -190,11 +190,11 @@ def integrate(
     implicit method (stiff, `LSODA+jac`) runs on SciPy, and `Trajectory.method` says which ran.
 
     `dense_output`: keep the solver's interpolants (`Trajectory.at`, `t_steps`); None keeps them for
-    states up to `MAX_DENSE_OUTPUT` entries. False saves building one interpolant per step when
-    the caller reads only the grid. With LSODA the run is the same to the bit (its interpolant is
-    read off the solver's history; the grid values come from the same one either way); DOP853
-    pays extra right-hand sides for each interpolant, so there `nfev` drops, and bounds built on
-    it change.
+    states up to `MAX_DENSE_OUTPUT` entries. The run is the same to the bit either way: LSODA's
+    interpolant is read off the solver's history, and SciPy's explicit RK methods keep one state a
+    step and rebuild a step's interpolant when it is read (`_rk_lean`), so `nfev` does not depend
+    on it. The numba backend builds DOP853's interpolants as it goes (3 extra right-hand sides a
+    step), so there False saves evaluations, and bounds built on `nfev` change.
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem: expected numerics.Problem, got {type(problem).__name__}")
