@@ -22,6 +22,7 @@ from functools import lru_cache
 import sympy as sp
 
 from . import _symbols as S
+from ._diskcache import disk_cached
 from ._decoupled import alpha_A, alpha_B, decoupled_flow, g, in_mode_parameters, mode_rho, t, w_A, w_B
 
 X0 = sp.Symbol("X_0", positive=True)
@@ -46,6 +47,7 @@ def mode_symbols(idx: str) -> dict[str, sp.Symbol]:
 
 
 @lru_cache(maxsize=8)
+@disk_cached
 def balanced_ode(terms: tuple[str, ...] = ("pos", "neg")) -> sp.Expr:
     r"""$\dot X$ for $X = w_A^2 = w_B^2$, after checking that the flow keeps $w_A = w_B$."""
     fl = decoupled_flow(tuple(terms))
@@ -78,24 +80,28 @@ def _dsolve(rhs: sp.Expr) -> sp.Expr:
 
 
 @lru_cache(maxsize=1)
+@disk_cached
 def logistic_solution() -> sp.Expr:
     """$X(t)$ of the balanced full-loss flow (noise allowed), from `dsolve`."""
     return _dsolve(balanced_ode(("pos", "neg")))
 
 
 @lru_cache(maxsize=1)
+@disk_cached
 def positive_only_solution() -> sp.Expr:
     r"""$X(t) = X_0 e^{2(g-\mu)t}$: positive pairs with weight decay $\mu$ ($\mu = 0$: none)."""
     return sp.powsimp(_dsolve(balanced_ode(("pos", "wd"))))
 
 
 @lru_cache(maxsize=1)
+@disk_cached
 def carrying_capacity() -> sp.Expr:
     r"""$X_\infty = \lim_{t\to\infty} X(t) = g/(\lambda\alpha)$."""
     return sp.simplify(sp.limit(logistic_solution(), t, sp.oo))
 
 
 @lru_cache(maxsize=1)
+@disk_cached
 def kappa_growth_law() -> tuple[sp.Expr, sp.Expr]:
     r"""$(\kappa(0), \kappa(t)/\kappa(0))$ for two positive-only modes with a common $X_0$.
 
@@ -108,6 +114,7 @@ def kappa_growth_law() -> tuple[sp.Expr, sp.Expr]:
 
 
 @lru_cache(maxsize=4)
+@disk_cached
 def dlog_q_parts(terms: tuple[str, ...] = ("pos", "neg")) -> dict[str, sp.Expr]:
     r"""$\frac{d}{dt}\log q$ of one mode, term by term: $(\partial_{w_A} q\,\dot w_A^{(j)} + \partial_{w_B} q\,\dot w_B^{(j)})/q$."""
     fl = decoupled_flow(tuple(terms))
@@ -121,6 +128,7 @@ def dlog_q_parts(terms: tuple[str, ...] = ("pos", "neg")) -> dict[str, sp.Expr]:
 
 
 @lru_cache(maxsize=4)
+@disk_cached
 def dlog_kappa_split(terms: tuple[str, ...] = ("pos", "neg"), balanced: bool = True) -> dict[str, sp.Expr]:
     r"""$\frac{d}{dt}\log(q_1/q_k)$ split by term; `balanced` writes it in $X_i = w_{A,i}^2 = w_{B,i}^2$."""
     parts = dlog_q_parts(tuple(terms))
@@ -157,6 +165,7 @@ class PeakTime:
 
 
 @lru_cache(maxsize=1)
+@disk_cached
 def peak_time() -> PeakTime:
     r"""Predict $t^*$: $2(g_1 - g_k) = 2\lambda\alpha_1 X_1(t)$ to leading order (mode 1 saturating)."""
     split = dlog_kappa_split(("pos", "neg"), balanced=True)
@@ -208,6 +217,7 @@ i_, m_ = sp.Symbol("i", integer=True, positive=True), S.m
 
 
 @lru_cache(maxsize=1)
+@disk_cached
 def cca_fixed_point() -> CCAFixedPoint:
     """Solve the per-mode flow for its equilibria and identify them with CCA."""
     fl = decoupled_flow(("pos", "neg"))

@@ -29,6 +29,7 @@ import sympy as sp
 from sympy import MatrixSymbol
 
 from . import _symbols as S
+from ._diskcache import disk_cached
 from ._expectation import view_moments
 from ._flow import gradient_flow
 from ._latex import latex, unicode
@@ -139,6 +140,7 @@ class DecoupledFlow(LatexRepr):
 
 
 @lru_cache(maxsize=16)
+@disk_cached
 def decoupled_flow(terms: tuple[str, ...] = ("pos", "neg")) -> DecoupledFlow:
     """Reduce the matrix flow of `terms` on the aligned diagonal instance to one mode's ODEs."""
     terms = tuple(terms)
@@ -177,6 +179,7 @@ def _split_sum(total: sp.Expr, n: int = N_MODES) -> sp.Expr:
 
 
 @lru_cache(maxsize=1)
+@disk_cached
 def mode_rho() -> sp.Expr:
     r"""$\rho$ of one mode: the diagonal of $K = \Sigma_A^{-1/2} C \Sigma_B^{-1/2}$ on the diagonal instance."""
     mom = view_moments()
