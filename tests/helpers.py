@@ -137,3 +137,41 @@ def user_terms():
     yield
     theory.unregister_term("negu")
     theory.unregister_term("ridge")
+
+
+# --- The README plugin verified from a fresh process, once per worker (test_plugins, test_verify_dask) ---
+
+#: Its claims and the built-in C9-wd (a plugin run that mixes both), at their default budgets.
+PLUGIN_VERIFY = ["verify", "--claims", "VAR1,VAR1-false,C9-wd", "--seed", "2", "--no-figures", "--out", "report"]
+
+
+def readme_plugin_code() -> str:
+    from tests.test_readme import blocks
+
+    code = [c for _, c in blocks("python") if "claims.register(" in c]
+    assert len(code) == 1, "README.md should hold exactly one plugin block (one that calls claims.register)"
+    return code[0]
+
+
+def cdyn_process(args: list[str], cwd: _Path) -> _subprocess.Popen:
+    """`python -m cdyn ARGS` in a fresh process, this repository on PYTHONPATH."""
+    env = dict(_os.environ)
+    root = str(_Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = _os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    return _subprocess.Popen([_sys.executable, "-m", "cdyn", *args], cwd=cwd, env=env, text=True,
+                             stdout=_subprocess.PIPE, stderr=_subprocess.PIPE)
+
+
+@_pytest.fixture(scope="session")
+def readme_plugin_report(tmp_path_factory):
+    """`cdyn --plugin variance_claims.py verify ...` (the README plugin block saved to a file), run in
+    `DIR/serial` by a fresh process, as a user would. Returns (DIR, plugin path, returncode, stderr).
+
+    Shared by the modules of the xdist group "dask" (a session fixture is built once per worker)."""
+    d = tmp_path_factory.mktemp("plugin")
+    plugin = d / "variance_claims.py"
+    plugin.write_text(readme_plugin_code(), encoding="utf-8")
+    (d / "serial").mkdir()
+    proc = cdyn_process(["--plugin", str(plugin), *PLUGIN_VERIFY], d / "serial")
+    _, stderr = proc.communicate(timeout=600)
+    return d, plugin, proc.returncode, stderr

@@ -1,9 +1,10 @@
 """Plugins and the claim-authoring API: the README example from a fresh process, replay, entry points.
 
 The README's plugin block is written to a file and run exactly as a user would:
-`cdyn --plugin x.py verify` (true claim verified, mis-statement falsified), then `--replay`
-with and without the plugin. Anything that loads a plugin successfully runs in a
-subprocess, so the test process's registries stay as shipped.
+`cdyn --plugin x.py verify` from a fresh process (true claim verified, mis-statement falsified),
+then `--replay` with and without the plugin. A test that loads a plugin in this process does so
+through the `undo_plugins` fixture, which removes its claims, terms and records again and checks
+that the registries are back as shipped.
 """
 
 from __future__ import annotations
@@ -27,69 +28,78 @@ from cdyn import _common, _config
 from cdyn.cli import main
 from cdyn.claims.helpers import escape_time, integrate_tight, log_norm_error_bound
 from cdyn.claims.strategies import build_init, build_problem, inits, problem_specs
-from tests.test_readme import ROOT, blocks
+from tests.helpers import readme_plugin_report  # noqa: F401 -- a fixture
+from tests.test_readme import ROOT
 
-# loadgroup: one fresh-process plugin verify shared by the module: run once, on one worker.
-pytestmark = pytest.mark.xdist_group("plugins")
-
-PLUGIN_CODE = [code for _, code in blocks("python") if "claims.register(" in code]
-IDS = "VAR1,VAR1-false"
-
-
-def cdyn(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
-    e = dict(os.environ)
-    e["PYTHONPATH"] = os.pathsep.join(p for p in (env.pop("PYTHONPATH", ""), str(ROOT)) if p)
-    e.update(env)
-    return subprocess.run([sys.executable, "-m", "cdyn", *args], cwd=cwd, capture_output=True, text=True, env=e,
-                          timeout=300)
+# loadgroup: with test_verify_dask, which compares its remote run with the same fresh-process plugin verify
+# (`helpers.readme_plugin_report`, a per-worker session fixture): run once, on one worker.
+pytestmark = pytest.mark.xdist_group("dask")
 
 
-@pytest.fixture(scope="module")
-def verified(tmp_path_factory):
-    """The README plugin saved to a file and verified from a fresh process (once for this module)."""
-    assert len(PLUGIN_CODE) == 1, "README.md should hold exactly one plugin block (one that calls claims.register)"
-    d = tmp_path_factory.mktemp("plugin")
-    plugin = d / "variance_claims.py"
-    plugin.write_text(PLUGIN_CODE[0], encoding="utf-8")
-    proc = cdyn(["--plugin", str(plugin), "verify", "--claims", IDS, "--out", str(d / "report"), "--no-figures"], d)
-    return d, plugin, proc
+@pytest.fixture
+def verified(readme_plugin_report):
+    """The README plugin saved to a file and verified from a fresh process: (DIR, plugin, report dir)."""
+    d, plugin, code, stderr = readme_plugin_report
+    assert code == 0, stderr[-2000:]
+    return d, plugin, d / "serial" / "report"
+
+
+def _registry_state() -> tuple:
+    from cdyn.claims import _plugins, _registry
+
+    return (set(_registry._CLAIMS), set(theory.available_terms()), dict(_plugins._LOADED),
+            dict(_plugins._TERM_ORIGINS), {m for m in sys.modules if m.startswith("cdyn_plugin_")})
+
+
+@pytest.fixture
+def undo_plugins():
+    """Plugins a test loads in this process (`main(["--plugin", ...])`) are removed again afterwards, and the
+    registries checked to be as before: other tests on this worker (and the Dask workers they start, which
+    load `plugin_paths()`) see the shipped claims and terms only."""
+    from cdyn.claims import _plugins, _registry
+
+    _registry.load_all()
+    before = _registry_state()
+    claims_before, terms_before, loaded_before, origins_before, modules_before = before
+    yield
+    _registry._forget([i for i in _registry._CLAIMS if i not in claims_before])
+    for name in set(theory.available_terms()) - terms_before:
+        theory.unregister_term(name)
+    for key in set(_plugins._LOADED) - set(loaded_before):
+        del _plugins._LOADED[key]
+    for name in set(_plugins._TERM_ORIGINS) - set(origins_before):
+        del _plugins._TERM_ORIGINS[name]
+    for name in {m for m in sys.modules if m.startswith("cdyn_plugin_")} - modules_before:
+        del sys.modules[name]
+    assert _registry_state() == before
 
 
 def test_readme_plugin_verifies_true_and_falsifies_false(verified):
-    d, plugin, proc = verified
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    results = {r["id"]: r for r in json.loads((d / "report" / "results.json").read_text())["claims"]}
+    _, plugin, report = verified
+    results = {r["id"]: r for r in json.loads((report / "results.json").read_text())["claims"]}
     assert results["VAR1"]["result"] == "verified" and results["VAR1"]["worst_margin"] >= 0
     assert results["VAR1-false"]["result"] == "falsified"
-    record = json.loads((d / "report" / "counterexamples" / "VAR1-false.json").read_text())
+    record = json.loads((report / "counterexamples" / "VAR1-false.json").read_text())
     assert record["margin"] < 0
     assert record["plugin"] == {"kind": "file", "path": str(plugin.resolve()),
                                 "sha256": hashlib.sha256(plugin.read_bytes()).hexdigest()}
 
 
-REPLAY_TWICE = """
-import sys
-from cdyn.cli import main
-plugin, *files = sys.argv[1:]
-for f in files:
-    print("exit", main(["--plugin", plugin, "verify", "--replay", f]), flush=True)
-"""
-
-
-def test_replay_with_the_plugin_reproduces_the_margin_exactly(verified):
+def test_replay_with_the_plugin_reproduces_the_margin_exactly(verified, undo_plugins, tmp_path, capsys):
     """The saved counterexample, and a copy whose record says the plugin file was different."""
-    d, plugin, _ = verified
-    cx = d / "report" / "counterexamples" / "VAR1-false.json"
+    _, plugin, report = verified
+    cx = report / "counterexamples" / "VAR1-false.json"
     record = json.loads(cx.read_text())
     stored = record["margin"]
     record["plugin"]["sha256"] = "0" * 64  # as if the file had been edited since the record was saved
-    changed = d / "changed.json"
+    changed = tmp_path / "changed.json"
     changed.write_text(json.dumps(record))
-    # `cdyn` is `cdyn.cli:main`; two replays in one fresh process save a start-up.
-    proc = subprocess.run([sys.executable, "-c", REPLAY_TWICE, str(plugin), str(cx), str(changed)], cwd=d,
-                          capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    assert proc.returncode == 0, proc.stderr
-    first, second = proc.stdout.split("exit 0\n")[:2]
+    # `cdyn` is `cdyn.cli:main`: two replays in this process, as `cdyn --plugin P verify --replay F` twice.
+    assert "VAR1-false" not in [c.id for c in claims.all_claims()]
+    assert main(["--plugin", str(plugin), "verify", "--replay", str(cx)]) == 0
+    first = capsys.readouterr().out
+    assert main(["--plugin", str(plugin), "verify", "--replay", str(changed)]) == 0
+    second = capsys.readouterr().out
     assert f"replayed margin {stored!r} (stored {stored!r}): reproduced exactly" in first
     assert "differs" not in first
     assert f"plugin file {plugin.resolve()} differs from the one that saved this record" in second
@@ -97,8 +107,8 @@ def test_replay_with_the_plugin_reproduces_the_margin_exactly(verified):
 
 
 def test_replay_without_the_plugin_says_what_to_load(verified, capsys):
-    d, plugin, _ = verified
-    cx = d / "report" / "counterexamples" / "VAR1-false.json"
+    _, plugin, report = verified
+    cx = report / "counterexamples" / "VAR1-false.json"
     assert main(["verify", "--replay", str(cx)]) == 2
     out = capsys.readouterr()
     assert out.out == ""
@@ -183,14 +193,14 @@ def test_public_modules_register_nothing():
     assert proc.returncode == 0 and proc.stdout.strip() == "0", proc.stderr
 
 
-def test_simulate_config_names_a_plugin_term_with_params(tmp_path, verified):
+def test_simulate_config_names_a_plugin_term_with_params(tmp_path, verified, undo_plugins, monkeypatch):
     _, plugin, _ = verified
     nu = 1.5  # > ρ₁ (≤ 1), so H is positive definite and the flow contracts
     cfg_text = (f"[problem]\nparams = {{ nu = {nu} }}\n[init]\nscale = 1.0\n"
                 "[run]\nterms = ['pos', 'variance']\nt_end = 5.0\n")
     (tmp_path / "c.toml").write_text(cfg_text)
-    proc = cdyn(["--plugin", str(plugin), "simulate", "--config", "c.toml", "--out", "o", "--no-gd"], tmp_path)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    monkeypatch.chdir(tmp_path)
+    assert main(["--plugin", str(plugin), "simulate", "--config", "c.toml", "--out", "o", "--no-gd"]) == 0
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert summary["problem"]["params"] == {"nu": nu} and summary["run"]["terms"] == ["pos", "variance"]
     # The flow is ẏ = -Hy row by row: compare with expm, within the sum of the solver's local errors.

@@ -2,8 +2,8 @@
 
 Three engines, one report: serial, an embedded two-worker `LocalCluster` (started by the CLI),
 and a remote `dask scheduler` + `dask worker` pair on localhost (`helpers.remote_scheduler`).
-The plugin case runs as a user would (`cdyn --plugin FILE verify`, serially, with `--workers 2`
-and with `--scheduler ADDRESS`: three fresh processes); the notebook case registers a term and claims directly in this process and sends
+The plugin case runs as a user would (`cdyn --plugin FILE verify`, serially and with `--scheduler
+ADDRESS`: two fresh processes); the notebook case registers a term and claims directly in this process and sends
 them through `claims.run_claims(..., client=...)`. Only the `Command:` line and the wall-time
 column of report.md may differ between engines.
 """
@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -21,14 +19,15 @@ import pytest
 
 from cdyn import claims, theory
 from cdyn.cli import main
-from tests.helpers import remote_scheduler  # noqa: F401 -- a fixture
-from tests.test_readme import ROOT, blocks
+from tests.helpers import PLUGIN_VERIFY, cdyn_process, readme_plugin_code
+from tests.helpers import readme_plugin_report, remote_scheduler  # noqa: F401 -- fixtures
 
-# loadgroup: with test_sweep_run: one remote scheduler+worker pair (a per-worker session fixture) for both.
+# loadgroup: with test_sweep_run and test_plugins: one remote scheduler+worker pair and one fresh-process
+# plugin verify (per-worker session fixtures) for all three.
 pytestmark = pytest.mark.xdist_group("dask")
 
 CHEAP = ["--claims", "C5-thin-false,C7-false,C9-wd", "--examples", "3", "--seed", "1", "--no-figures"]
-PLUGIN = next(code for _, code in blocks("python") if "claims.register(" in code)
+PLUGIN = readme_plugin_code()
 
 
 def report_files(out: Path) -> dict[str, bytes]:
@@ -85,30 +84,19 @@ def test_an_unreachable_scheduler_is_refused_before_any_work(tmp_path, capsys):
     assert not out.exists()
 
 
-def cdyn(args: list[str], cwd: Path) -> subprocess.Popen:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-    return subprocess.Popen([sys.executable, "-m", "cdyn", *args], cwd=cwd, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def test_plugin_claims_run_on_a_remote_cluster_as_serially(tmp_path, remote_scheduler):  # noqa: F811
-    """Two fresh processes, as two users would run them (the embedded cluster is compared with a serial
+def test_plugin_claims_run_on_a_remote_cluster_as_serially(readme_plugin_report, remote_scheduler):  # noqa: F811
+    """The serial run is a fresh process (`helpers.readme_plugin_report`, shared with test_plugins); the
+    remote one another, as a second user would run it (the embedded cluster is compared with a serial
     run in `test_local_cluster_gives_the_serial_report_byte_for_byte`)."""
-    plugin = tmp_path / "variance_claims.py"
-    plugin.write_text(PLUGIN, encoding="utf-8")
-    args = ["--plugin", str(plugin), "verify", "--claims", "VAR1,VAR1-false,C9-wd", "--examples", "3",
-            "--seed", "2", "--no-figures", "--out", "report"]
-    engines = {"serial": [], "remote": ["--scheduler", remote_scheduler]}
-    procs = {}
-    for name, extra in engines.items():  # concurrently
-        (tmp_path / name).mkdir()
-        procs[name] = cdyn([*args, *extra], tmp_path / name)
-    for name, p in procs.items():
-        _, stderr = p.communicate(timeout=600)
-        assert p.returncode == 0, (name, stderr[-3000:])
-    reports = {name: report_files(tmp_path / name / "report") for name in engines}
+    d, plugin, code, stderr = readme_plugin_report
+    assert code == 0, ("serial", stderr[-3000:])
+    (d / "remote").mkdir()
+    proc = cdyn_process(["--plugin", str(plugin), *PLUGIN_VERIFY, "--scheduler", remote_scheduler], d / "remote")
+    _, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, ("remote", stderr[-3000:])
+    reports = {name: report_files(d / name / "report") for name in ("serial", "remote")}
     assert "counterexamples/VAR1-false.json" in reports["serial"]  # the plugin's mis-statement was falsified
+    assert "counterexamples/C9-wd.json" not in reports["serial"] and "C9-wd" in reports["serial"]["report.md"].decode()
     assert reports["remote"] == reports["serial"]
 
 
