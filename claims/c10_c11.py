@@ -38,6 +38,7 @@ from cdyn.numerics._sgd import sgd
 from cdyn.numerics._tracking import resolvable_kappa, rms, tracking_gaps
 
 from ._claim import CheckResult, Claim
+from ._memo_ref import Remembered
 from ._registry import register
 
 #: Standard errors every statistical comparison allows (two-sided false alarm ~6e-5 each).
@@ -94,12 +95,13 @@ def tracking(p: numerics.Problem, inst: dict[str, Any], q_over_p: float) -> dict
     flow = numerics.integrate(p, W_A, W_B, T, rtol=1e-10, atol=1e-14, n_points=201)
     gd = {e: numerics.gradient_descent(p, W_A, W_B, e, T, n_points=101) for e in (e1, e2)}
     out: dict[str, Any] = {"gd_to_flow": {str(e): tracking_gaps(p, gd[e], flow) for e in (e1, e2)}, "runs": {}}
+    flow_ref = Remembered(flow)  # read at the same snapshot times by every run
     for n, e in ((n1, e1), (n2, e1), (n1, e2)):
         to_gd, to_flow = [], []
         for s in range(R):
             run = sgd(p, W_A, W_B, e, T, batch=n, seed=s, n_points=101)
             to_gd.append(tracking_gaps(p, run, gd[e]))
-            to_flow.append(tracking_gaps(p, run, flow))
+            to_flow.append(tracking_gaps(p, run, flow_ref))
         cell = {}
         for key in ("M_rel", "log_kappa", "loss"):
             cell[key] = dict(zip(("rms", "se_log"), rms([g[key] for g in to_gd])))
