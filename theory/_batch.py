@@ -41,6 +41,7 @@ from typing import Literal
 import sympy as sp
 from sympy import HadamardProduct, Identity, MatAdd, MatMul, MatrixSymbol, OneMatrix, Trace, Transpose
 
+from ._diskcache import disk_cached
 from . import _symbols as S
 from ._derivations import derivation_section
 from ._expectation import expectation, named_view_moments
@@ -245,6 +246,7 @@ def batch_term(name: str, negatives: str = "u") -> BatchTerm:
 
 
 @lru_cache(maxsize=32)
+@disk_cached
 def _batch_term(term: LossTerm, negatives: str) -> BatchTerm:
     # Cached on the term object itself, so re-registering a name is never served stale.
     name = term.name

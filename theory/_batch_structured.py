@@ -36,6 +36,7 @@ from functools import lru_cache
 import sympy as sp
 from sympy import MatAdd, MatMul, MatrixSymbol, Trace, Transpose, ZeroMatrix
 
+from ._diskcache import disk_cached
 from . import _symbols as S
 from ._batch import X_A, X_B, _batch_term, n
 from ._latex import latex
@@ -198,6 +199,7 @@ def _in_factors(expr: sp.Expr, sub: dict) -> sp.Expr:
 
 
 @lru_cache(maxsize=64)
+@disk_cached
 def _feature_batch(terms: tuple, negatives: str, noise_A: str, noise_B: str) -> FeatureBatch:
     # Keyed on the LossTerm objects: a re-registered term is derived afresh.
     loss, PA, PB, RA, RB = [], [], [], [], []

@@ -19,6 +19,7 @@ from functools import lru_cache
 import sympy as sp
 from sympy import MatAdd, MatMul, MatPow, MatrixExpr, MatrixSymbol, Transpose
 
+from ._diskcache import disk_cached
 from . import _symbols as S
 
 
@@ -140,6 +141,7 @@ def view_moments() -> dict:
 
 
 @lru_cache(maxsize=1)
+@disk_cached
 def _view_moments() -> tuple:
     # Derived once per process: every Problem and every form of the flow reads these.
     out = []

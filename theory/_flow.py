@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import sympy as sp
 
+from ._diskcache import disk_cached
 from . import _symbols as S
 from ._gradient import matrix_gradient
 from ._latex import latex_flow, unicode, weighted_sum
@@ -78,6 +79,7 @@ def gradient_flow(terms: tuple[str, ...] | str = ("pos", "neg")) -> GradientFlow
 
 
 @lru_cache(maxsize=64)
+@disk_cached
 def _gradient_flow(terms: tuple[LossTerm, ...]) -> GradientFlow:
     grads_A = {t.name: matrix_gradient(t.expr, S.W_A) for t in terms}
     grads_B = {t.name: matrix_gradient(t.expr, S.W_B) for t in terms}

@@ -30,6 +30,7 @@ from functools import lru_cache
 import sympy as sp
 from sympy import MatrixSymbol
 
+from ._diskcache import disk_cached
 from . import _symbols as S
 from ._chains import Chains, build, chains, combine, equal, multiply, rewrite, symbols_in, t_chain
 from ._content import compact
@@ -137,6 +138,7 @@ def reduced_flow(terms: tuple[str, ...] | str = ("pos", "neg")) -> ReducedFlow:
 
 
 @lru_cache(maxsize=32)
+@disk_cached
 def _reduced(terms: tuple) -> ReducedFlow:
     # Keyed by the LossTerm objects, so a re-registered term is derived afresh.
     flow = _gradient_flow(terms)

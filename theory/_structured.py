@@ -27,6 +27,7 @@ from functools import lru_cache
 
 import sympy as sp
 
+from ._diskcache import disk_cached
 from . import _symbols as S
 from ._calculus import normalize
 from ._chains import chains, factor_right
@@ -120,6 +121,7 @@ def structured_flow(terms: tuple[str, ...] | str = ("pos", "neg"), noise_A: str 
 
 
 @lru_cache(maxsize=64)
+@disk_cached
 def _structured(terms: tuple, noise_A: str, noise_B: str) -> StructuredFlow:
     # Keyed by the LossTerm objects, so a re-registered term is derived afresh.
     flow = _gradient_flow(terms)
