@@ -14,14 +14,16 @@ statuses and messages match.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from types import SimpleNamespace
+from typing import Callable
 
 import numpy as np
 from scipy.integrate._ivp import dop853_coefficients as _dc
 from scipy.optimize import brentq
 
 from ._certify import _Stop
-from ._rk_kernels import segment
+from ._rk_kernels import retake, segment
 from ._rk_numba import compile_rhs
 
 _EPS = np.finfo(float).eps
@@ -30,6 +32,8 @@ _TAB = (np.ascontiguousarray(_dc.A[:12, :12]), _dc.B.copy(), _dc.C[:12].copy(), 
 _MESSAGES = {0: "The solver successfully reached the end of the integration interval.",
              1: "A termination event occurred.", 2: "Required step size is less than spacing between numbers."}
 _INT_MAX = np.iinfo(np.int64).max
+#: Interpolants kept after a lazy rebuild (a peak search reads the same step many times).
+CACHE_STEPS = 32
 
 
 def _interp(t: np.ndarray | float, t_old: float, h: float, y_old: np.ndarray, F: np.ndarray) -> np.ndarray:
@@ -47,21 +51,35 @@ def _interp(t: np.ndarray | float, t_old: float, h: float, y_old: np.ndarray, F:
 class DenseSolution:
     """Piecewise dense output over the steps, looked up like SciPy's `OdeSolution` (`ts`: the step ends).
 
-    `chunks` are the stores the compiled loop filled, `(t_old, h, y_old, F, count)`, kept as they
-    are: joining them would copy 7 state vectors a step (hundreds of MB at 4096 entries)."""
+    `chunks` are the stores the compiled loop filled, `(t_old, h, y_old, F or None, count)`, kept as
+    they are (joining them would copy them). The loop keeps only each step's start and size; a step's
+    7 interpolation rows are rebuilt by `rows(h, y_old)` (`_rk_kernels.retake`: the step taken again)
+    when it is read, and the last few are cached: 1 state vector a step instead of 8, and no
+    right-hand sides for interpolants nobody reads."""
 
-    def __init__(self, chunks: list[tuple], t_end: float):
-        self._chunks = chunks
+    def __init__(self, chunks: list[tuple], t_end: float, rows: Callable[[float, np.ndarray], np.ndarray]):
+        self._chunks, self._rows = chunks, rows
         self._t = np.concatenate([c[0][:c[4]] for c in chunks])
         self._h = np.concatenate([c[1][:c[4]] for c in chunks])
         self._start = np.cumsum([0] + [c[4] for c in chunks])
         self.ts = np.append(self._t, t_end)
         self.n = chunks[0][2].shape[1]
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
 
     def _one(self, t: float, s: int) -> np.ndarray:
         c = int(np.searchsorted(self._start, s, side="right")) - 1
         i = s - int(self._start[c])
-        return _interp(t, self._t[s], self._h[s], self._chunks[c][2][i], self._chunks[c][3][i])
+        y_old, F = self._chunks[c][2][i], self._chunks[c][3]
+        if F is not None:
+            F = F[i]
+        elif s in self._cache:
+            F = self._cache[s]
+            self._cache.move_to_end(s)
+        else:
+            F = self._cache[s] = self._rows(float(self._h[s]), y_old)
+            if len(self._cache) > CACHE_STEPS:
+                self._cache.popitem(last=False)
+        return _interp(t, self._t[s], self._h[s], y_old, F)
 
     def __call__(self, t: float | np.ndarray) -> np.ndarray:
         seg = np.clip(np.searchsorted(self.ts, t, side="left") - 1, 0, self._t.size - 1)
@@ -87,6 +105,13 @@ class NumbaDOP853:
     def __init__(self, code, bound, blocks: list[tuple[int, int]]):
         self.fn, self.consts, self.shp = compile_rhs(code, bound, blocks)
 
+    def rows(self, h: float, y_old: np.ndarray) -> np.ndarray:
+        """The 7 dense-output rows of the accepted step of size h from y_old (taken again, compiled)."""
+        F = np.empty((7, y_old.size))
+        retake(self.fn, self.consts, self.shp, h, np.ascontiguousarray(y_old), _TAB[0], _TAB[1], _TAB[5], _TAB[6],
+               _TAB[7], F)
+        return F
+
     def rhs(self, y: np.ndarray) -> np.ndarray:
         out = np.empty(np.size(y))
         self.fn(np.ascontiguousarray(y, dtype=float), out, self.consts, self.shp)
@@ -111,13 +136,13 @@ class NumbaDOP853:
         t_eval = np.zeros(0) if t_eval is None else np.asarray(t_eval, float)
         ys_out = np.empty((t_eval.size, n))
         cap, chunks = (64 if dense_output else 0), []
-        d_t, d_h, d_y, d_F = np.empty(cap), np.empty(cap), np.empty((cap, n)), np.empty((cap, 7, n))
+        d_t, d_h, d_y = np.empty(cap), np.empty(cap), np.empty((cap, n))
         watch = state.get("watch")
         while True:
             size = _log_size(watch, t0 if ct[10] == 0 else None)  # (t0 is logged on the first call only)
             acc_t, acc_e = np.empty(size), np.empty(size, dtype=np.int64)
             code = segment(self.fn, self.consts, self.shp, y, f, yold, F, K, tmp, st, ct, seen_y, *_TAB,
-                           t_eval, ys_out, d_t, d_h, d_y, d_F, acc_t, acc_e)
+                           t_eval, ys_out, d_t, d_h, d_y, acc_t, acc_e)
             if watch is not None:  # the horizon watch of `solve_certified`, fed the steps as SciPy's would be
                 for t_acc, e_acc in zip(acc_t[:ct[11]], acc_e[:ct[11]]):
                     far = watch.accepted(float(t_acc), int(e_acc))
@@ -131,13 +156,13 @@ class NumbaDOP853:
                 continue
             if code != 7:
                 break
-            chunks.append((d_t, d_h, d_y, d_F, cap))  # full: keep it, and fill a new one twice its size
-            cap, ct[4] = max(cap, min(2 * cap, (1 << 18) // n)), 0  # chunks of up to ~16 MB
-            d_t, d_h, d_y, d_F = np.empty(cap), np.empty(cap), np.empty((cap, n)), np.empty((cap, 7, n))
+            chunks.append((d_t, d_h, d_y, None, cap))  # full: keep it, and fill a new one twice its size
+            cap, ct[4] = max(cap, min(2 * cap, (1 << 21) // n)), 0  # chunks of up to ~16 MB
+            d_t, d_h, d_y = np.empty(cap), np.empty(cap), np.empty((cap, n))
         S.armed[0], S.seen[:] = bool(st[2]), [float(st[3]), seen_y.copy()]
         S.evals[0], S.stall[0], S.tiny[0] = int(ct[0]), int(ct[1]), int(ct[2])
         nd, ie = int(ct[4]), int(ct[3])
-        chunks.append((d_t, d_h, d_y, d_F, nd))
+        chunks.append((d_t, d_h, d_y, None, nd))
         t_end, status = float(st[0]), {0: 0, 1: 1, 2: -1}.get(code)
         t_events = [np.zeros(0) for _ in events]
         y_events = [np.zeros((0, n)) for _ in events]
@@ -174,6 +199,6 @@ class NumbaDOP853:
                 chunks.append((np.array([t_old]), np.array([h]), yold[None].copy(), F[None].copy(), 1))
         dense = None
         if dense_output and sum(c[4] for c in chunks):
-            dense = DenseSolution(chunks, t_end)
+            dense = DenseSolution(chunks, t_end, self.rows)
         return SimpleNamespace(t=t_eval[:ie].copy(), y=ys_out[:ie].T.copy(), sol=dense, t_events=t_events,
                                y_events=y_events, status=status, message=_MESSAGES[code], nfev=int(ct[0]))

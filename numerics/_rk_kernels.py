@@ -17,7 +17,7 @@ slowly (`@`: tens of seconds per layout combination on this machine) or not at a
 Return codes: 0 reached `t_bound`; 1 an event changed sign in the last step; 2 step size
 below the spacing of floats; 3 stall (no accepted step in `max_stall` evaluations); 4 the
 evaluation budget; 5 the right-hand side overflowed; 6 no progress (10⁴ tiny steps);
-7 the dense-output store is full (grow and call again); 8 the log of accepted steps (time,
+7 the dense-output store (each step's start and size) is full (grow and call again); 8 the log of accepted steps (time,
 evaluations so far) is full: Python replays it to `solve_certified`'s horizon watch, then calls again.
 """
 
@@ -180,10 +180,39 @@ def _dense(fn, consts, shp, ct, K, A_X, C_X, D, t_old, h, y_old, y, f, F, tmp):
     return 0
 
 
+@njit(cache=True)
+def _stages(fn, consts, shp, ct, y, h, A, B, K, tmp, y_new):
+    """Stages 1-11 of a DOP853 step of size h from y (K[0] = f(y) given), y_new, and K[12] = f(y_new)."""
+    for s in range(1, 12):
+        tmp[:] = y
+        for j in range(s):
+            tmp += (h * A[s, j]) * K[j]
+        code = _fe(fn, tmp, K[s], consts, shp, ct)
+        if code:
+            return code
+    y_new[:] = y
+    for j in range(12):
+        y_new += (h * B[j]) * K[j]
+    return _fe(fn, y_new, K[12], consts, shp, ct)
+
+
+@njit(cache=True)
+def retake(fn, consts, shp, h, y_old, A, B, D, A_X, C_X, F):
+    """The dense-output rows `F` of the accepted step of size h from y_old, by taking it again: the same
+    arithmetic as `segment`, so the same stages and SciPy's interpolant (the lazy dense output)."""
+    n = y_old.size
+    K, tmp, y_new = np.empty((16, n)), np.empty(n), np.empty(n)
+    ct = np.zeros(12, dtype=np.int64)
+    ct[7] = ct[8] = np.iinfo(np.int64).max  # no budget: the run's counters are not touched
+    fn(y_old, K[0], consts, shp)
+    _stages(fn, consts, shp, ct, y_old, h, A, B, K, tmp, y_new)
+    return _dense(fn, consts, shp, ct, K, A_X, C_X, D, 0.0, h, y_old, y_new, K[12], F, tmp)
+
+
 @njit(types.int64(_FN, F1, I1, F1, F1, F1, F2, F2, F1, F1, I1, F1, F2, F1, F1, F1, F1, F2, F2, F1, F1, F2, F1, F1,
-                  F2, F3, F1, I1), cache=True)
+                  F2, F1, I1), cache=True)
 def segment(fn, consts, shp, y, f, yold, F, K, tmp, st, ct, seen_y, A, B, C, E3, E5, D, A_X, C_X,
-            t_eval, ys_out, d_t, d_h, d_y, d_F, acc_t, acc_e):
+            t_eval, ys_out, d_t, d_h, d_y, acc_t, acc_e):
     n = y.size
     expo = -1.0 / 8.0
     if ct[10] == 0:  # solver start: f(t0), the initial step, the events at t0
@@ -236,17 +265,7 @@ def segment(fn, consts, shp, y, f, yold, F, K, tmp, st, ct, seen_y, A, B, C, E3,
             h = t_new - t
             h_abs = abs(h)
             K[0] = f
-            for s in range(1, 12):
-                tmp[:] = y
-                for j in range(s):
-                    tmp += (h * A[s, j]) * K[j]
-                code = _fe(fn, tmp, K[s], consts, shp, ct)
-                if code:
-                    return code
-            y_new[:] = y
-            for j in range(12):
-                y_new += (h * B[j]) * K[j]
-            code = _fe(fn, y_new, K[12], consts, shp, ct)
+            code = _stages(fn, consts, shp, ct, y, h, A, B, K, tmp, y_new)
             if code:
                 return code
             e5 = 0.0
@@ -279,12 +298,7 @@ def segment(fn, consts, shp, y, f, yold, F, K, tmp, st, ct, seen_y, A, B, C, E3,
         st[1] = h_abs
         y[:] = y_new
         f[:] = K[12]
-        have_F = False
-        if ct[9]:
-            code = _dense(fn, consts, shp, ct, K, A_X, C_X, D, t, h, yold, y, f, F, tmp)
-            if code:
-                return code
-            have_F = True
+        have_F = False  # the dense rows are built only where a t_eval point or an event needs them
         g_div, g_conv = st[4], st[5]
         code = _events(t_new, y, f, st, ct, seen_y)
         if code:
@@ -300,11 +314,10 @@ def segment(fn, consts, shp, y, f, yold, F, K, tmp, st, ct, seen_y, A, B, C, E3,
                     return code
             st[13], st[14] = g_div, g_conv
             return 1
-        if ct[9]:
+        if ct[9]:  # lazy dense output: the step's start and size; `retake` rebuilds its rows when read
             k = ct[4]
             d_t[k], d_h[k] = t, h
             d_y[k] = yold
-            d_F[k] = F
             ct[4] = k + 1
         while ct[3] < t_eval.size and t_eval[ct[3]] <= t_new:
             if not have_F:
