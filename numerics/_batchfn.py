@@ -24,6 +24,7 @@ from sympy import HadamardPower, HadamardProduct, MatMul, MatrixSymbol, OneMatri
 
 from cdyn.theory import _batch as tb
 from cdyn.theory import get_term
+from cdyn.theory._diskcache import disk_cached
 
 from ._compile import compile_exprs
 from ._problem import Problem
@@ -180,15 +181,22 @@ def compile_staged(outputs: dict[str, sp.Expr], dims: dict, name: str = "batch")
 
 
 @lru_cache(maxsize=64)
-def _compiled(terms: tuple, negatives: str, dims_key: tuple, with_loss: bool) -> Callable[[Env], tuple]:
-    # Keyed on the LossTerm objects: re-registering a term name compiles afresh.
-    dims = dict(dims_key)
+@disk_cached
+def _outputs(terms: tuple, negatives: str, with_loss: bool) -> dict[str, sp.Expr]:
+    """The estimator's expressions, for any batch size (the size enters only when compiled)."""
     bts = [tb.batch_term(t.name, negatives) for t in terms]
     outs = {"grad_A": sp.MatAdd(*[bt.weight * bt.grad_A for bt in bts]).doit(),
             "grad_B": sp.MatAdd(*[bt.weight * bt.grad_B for bt in bts]).doit()}
     if with_loss:
         outs = {"loss": sp.Add(*[bt.weight * bt.loss for bt in bts])} | outs
-    return compile_staged(outs, dims, "batch_" + "_".join(t.name for t in terms) + ("_loss" if with_loss else ""))
+    return outs
+
+
+@lru_cache(maxsize=64)
+def _compiled(terms: tuple, negatives: str, dims_key: tuple, with_loss: bool) -> Callable[[Env], tuple]:
+    # Keyed on the LossTerm objects: re-registering a term name compiles afresh.
+    return compile_staged(_outputs(terms, negatives, with_loss), dict(dims_key),
+                          "batch_" + "_".join(t.name for t in terms) + ("_loss" if with_loss else ""))
 
 
 @dataclass(frozen=True, eq=False)

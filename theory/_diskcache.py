@@ -4,9 +4,9 @@ A fresh `cdyn verify` spends seconds re-deriving the same closed forms (THEORY Â
 the previous run derived. `disk_cached` stores a derivation's result as JSON, keyed on
 everything that can change it:
 
-$$\text{key} = \operatorname{sha256}\big(\text{format},\ \text{the bytes of every } \texttt{theory/*.py},\ \text{SymPy, mpmath and Python versions},\ \text{function},\ \text{arguments},\ \text{the term registry}\big)$$
+$$\text{key} = \operatorname{sha256}\big(\text{format},\ \text{the bytes of every } \texttt{theory/*.py},\ \text{SymPy, mpmath and Python versions},\ \text{function and its file},\ \text{arguments},\ \text{the term registry}\big)$$
 
-(the registry enters as the `srepr` of each registered term, so a plugin that replaces or adds
+(the function's own file when it lives outside `theory/`, e.g. in `numerics`; the registry enters as the `srepr` of each registered term, so a plugin that replaces or adds
 a term gets its own entries). A file is used only when it parses, names exactly this key and
 decodes; anything else (stale, corrupt, another key) is ignored and rebuilt. Files are
 written atomically (a temporary file renamed into place), so parallel processes never read
@@ -76,12 +76,21 @@ def _registry_fingerprint() -> list[list[str]]:
     return [[name, sp.srepr(t.expr), sp.srepr(t.weight), sp.srepr(t.per_sample)] for name, t in _REGISTRY.items()]
 
 
-def cache_key(name: str, args: tuple) -> str:
-    """The sha256 key of `name(*args)` under the current sources, versions and term registry."""
+@functools.lru_cache(maxsize=None)
+def _file_digest(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def cache_key(name: str, args: tuple, source: str | None = None) -> str:
+    """The sha256 key of `name(*args)` under the current sources, versions and term registry.
+
+    `source`: the file defining the function when it is outside `theory/` (its bytes enter the key too).
+    """
     import mpmath
 
     parts = {"format": FORMAT, "sources": _sources_digest(), "sympy": sp.__version__, "mpmath": mpmath.__version__,
-             "python": sys.version, "function": name, "args": _encode(args), "terms": _registry_fingerprint()}
+             "python": sys.version, "function": name, "args": _encode(args), "terms": _registry_fingerprint(),
+             "source": None if source is None else _file_digest(source)}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
@@ -264,6 +273,10 @@ def disk_cached(fn: Callable[..., Any]) -> Callable[..., Any]:
     """
     name = f"{fn.__module__}.{fn.__qualname__}"
     signature = inspect.signature(fn)
+    # A derivation defined outside theory/ (e.g. numerics assembling theory's pieces): its own file
+    # is part of what produces the result.
+    path = Path(inspect.getsourcefile(fn) or "").resolve()
+    source = None if path.parent == _THEORY_DIR else str(path)
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -273,8 +286,8 @@ def disk_cached(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:  # one key however the arguments are passed (positional, keyword, defaults)
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
-            key = cache_key(name, tuple(bound.arguments.items()))
-        except (_NotEncodable, TypeError):
+            key = cache_key(name, tuple(bound.arguments.items()), source)
+        except (_NotEncodable, TypeError, OSError):
             return fn(*args, **kwargs)
         hit, value = load(folder, key)
         if hit:
