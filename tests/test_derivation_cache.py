@@ -136,3 +136,13 @@ def test_values_it_cannot_store_are_not_stored(tmp_path, monkeypatch):
     derive()
     derive()
     assert len(calls) == 2 and not list(tmp_path.rglob("*.json"))
+
+
+def test_key_follows_the_defining_file_outside_theory(tmp_path, monkeypatch):
+    f, calls = _counting(tmp_path, monkeypatch)  # defined here, in tests/: this file's bytes are in its key
+    f()
+    f()
+    assert len(calls) == 1
+    monkeypatch.setattr(dc, "_file_digest", lambda path: "the file was edited")
+    f()
+    assert len(calls) == 2
