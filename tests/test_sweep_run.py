@@ -21,7 +21,7 @@ from cdyn._sweep_spec import identity
 from cdyn._sweep_store import open_store
 from tests.helpers import remote_scheduler  # noqa: F401 -- a fixture
 
-# loadgroup: with test_verify_dask: one remote scheduler+worker pair (a per-worker session fixture) for both.
+# loadgroup: with test_verify_dask and test_plugins: one remote scheduler+worker pair (helpers.REMOTE) for the group.
 pytestmark = pytest.mark.xdist_group("dask")
 
 PLUGIN = textwrap.dedent("""

@@ -22,8 +22,8 @@ from cdyn.cli import main
 from tests.helpers import PLUGIN_VERIFY, cdyn_process, readme_plugin_code
 from tests.helpers import readme_plugin_report, remote_scheduler  # noqa: F401 -- fixtures
 
-# loadgroup: with test_sweep_run and test_plugins: one remote scheduler+worker pair and one fresh-process
-# plugin verify (per-worker session fixtures) for all three.
+# loadgroup: with test_sweep_run and test_plugins: one remote scheduler+worker pair (helpers.REMOTE) and one
+# fresh-process plugin verify (a per-worker session fixture) for the three modules.
 pytestmark = pytest.mark.xdist_group("dask")
 
 CHEAP = ["--claims", "C5-thin-false,C7-false,C9-wd", "--examples", "3", "--seed", "1", "--no-figures"]
