@@ -1,15 +1,14 @@
 """The README's code runs: every ```python block in a fresh process, every ```toml block parses and validates.
 
-Each Python block runs in its own interpreter (`sys.executable -c`), in a temporary
-directory, so nothing it registers or writes leaks into the test process or the repo.
+Each Python block runs in its own interpreter (a fork of one that has imported NumPy, SciPy, SymPy and
+Hypothesis but nothing of this project: `helpers.ForkServer`), in a temporary directory, so nothing it
+registers or writes leaks into the test process, the repo or the next block.
 ```bash blocks are covered by the CLI tests and `.ci/run`.
 """
 
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -52,10 +51,32 @@ def test_readme_has_the_blocks_we_run() -> None:
     assert any("Write your own claim" in h for h in headings)
 
 
+@pytest.fixture(scope="module")
+def fresh():
+    """Fresh interpreters, forked from one that has imported the third-party libraries only."""
+    from tests.helpers import ForkServer
+
+    server = ForkServer(_env())
+    yield server
+    server.close()
+
+
+def test_the_fresh_interpreters_report_failures(fresh, tmp_path: Path) -> None:
+    """What `test_python_block_runs` relies on: an exception, sys.exit and a missing import fail the run,
+    and a block sees no project module nor any name it did not import."""
+    assert fresh.run("print('hi')", tmp_path).returncode == 0
+    failed = fresh.run("raise ValueError('boom')", tmp_path)
+    assert failed.returncode == 1 and "ValueError: boom" in failed.stderr
+    assert fresh.run("import sys; sys.exit(3)", tmp_path).returncode == 3
+    assert fresh.run("np.zeros(2)", tmp_path).returncode == 1  # `np` not imported by this code
+    proc = fresh.run("import sys; print(sorted(m for m in sys.modules if m.split('.')[0] in ('cdyn', 'tests')))",
+                     tmp_path)
+    assert proc.returncode == 0 and proc.stdout == "[]\n", proc
+
+
 @pytest.mark.parametrize("heading,code", PYTHON, ids=[f"{i}-{h[:30]}" for i, (h, _) in enumerate(PYTHON)])
-def test_python_block_runs(heading: str, code: str, tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
-                          env=_env(), timeout=300)
+def test_python_block_runs(heading: str, code: str, tmp_path: Path, fresh) -> None:
+    proc = fresh.run(code, tmp_path)
     assert proc.returncode == 0, f"README block under {heading!r} failed:\n{proc.stderr[-3000:]}"
 
 
