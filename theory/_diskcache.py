@@ -122,8 +122,8 @@ def _encode(v: Any) -> Any:
 def _encode_basic(e: sp.Basic) -> Any:
     cls = type(e)
     where = [cls.__module__, cls.__name__]
-    if isinstance(e, sp.Dummy):
-        return {"dummy": [e.name, e.dummy_index, _assumptions(e)]}
+    if isinstance(e, sp.Dummy):  # its index could collide with a Dummy of this process
+        raise _NotEncodable("Dummy")
     if isinstance(e, sp.Symbol) and cls in (sp.Symbol,):
         return {"symbol": [e.name, _assumptions(e)]}
     if isinstance(e, sp.core.symbol.Str):
@@ -192,8 +192,6 @@ def _decode_basic(v: Any) -> sp.Basic:
     (tag, x), = list(v.items())[:1]
     if tag == "symbol":
         return sp.Symbol(str(x[0]), **_flags(x[1]))
-    if tag == "dummy":
-        return sp.Dummy(str(x[0]), dummy_index=int(x[1]), **_flags(x[2]))
     if tag == "str":
         return sp.core.symbol.Str(str(x))
     if tag == "integer":
