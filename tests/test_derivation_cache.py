@@ -146,3 +146,16 @@ def test_key_follows_the_defining_file_outside_theory(tmp_path, monkeypatch):
     monkeypatch.setattr(dc, "_file_digest", lambda path: "the file was edited")
     f()
     assert len(calls) == 2
+
+
+def test_default_folder_and_no_home(monkeypatch, tmp_path):
+    monkeypatch.delenv("CDYN_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert dc.cache_dir() == tmp_path / "cdyn" / "derivations"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+
+    def no_home():
+        raise RuntimeError("Could not determine home directory")
+
+    monkeypatch.setattr(dc.Path, "home", staticmethod(no_home))
+    assert dc.cache_dir() is None  # the derivation still runs, uncached

@@ -57,8 +57,10 @@ def cache_dir() -> Path | None:
     if root.strip().lower() == "off":
         return None
     if not root:
-        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        root = str(Path(base) / "cdyn")
+        try:
+            root = str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cdyn")
+        except (RuntimeError, KeyError):  # no home directory to put it in: no cache
+            return None
     return Path(root) / "derivations"
 
 
@@ -121,10 +123,9 @@ def _encode(v: Any) -> Any:
 
 def _encode_basic(e: sp.Basic) -> Any:
     cls = type(e)
-    where = [cls.__module__, cls.__name__]
     if isinstance(e, sp.Dummy):  # its index could collide with a Dummy of this process
         raise _NotEncodable("Dummy")
-    if isinstance(e, sp.Symbol) and cls in (sp.Symbol,):
+    if cls is sp.Symbol:
         return {"symbol": [e.name, _assumptions(e)]}
     if isinstance(e, sp.core.symbol.Str):
         return {"str": e.name}
@@ -141,7 +142,7 @@ def _encode_basic(e: sp.Basic) -> Any:
         raise _NotEncodable(f"atom {cls.__name__}")
     if isinstance(e, sp.core.function.AppliedUndef):
         raise _NotEncodable("undefined function")
-    return {"node": where, "args": [_encode_basic(a) for a in e.args]}
+    return {"node": [cls.__module__, cls.__name__], "args": [_encode_basic(a) for a in e.args]}
 
 
 def _assumptions(s: sp.Symbol) -> dict[str, bool]:
