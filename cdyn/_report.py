@@ -8,9 +8,9 @@ from typing import Any
 
 from cdyn.claims import DEFAULT_EXAMPLES, ClaimResult, claim_origin
 
-from . import _report_figures as figs
 from ._common import jsonable, write_json
 from ._outputs import staged_directory
+from ._plots import FORMATS
 from ._plugins import _shell_word
 from ._report_findings import findings, mu_sweep
 
@@ -78,8 +78,8 @@ def write_report(out: Path, results: list[ClaimResult], *, seed: int, examples: 
     """Build the whole report in a hidden sibling of `out` and swap it in: `out` is always one
     run's report (no file of an earlier run survives), and a run that fails or is interrupted
     leaves the previous report intact. Figures are written as `fmt` (png, pdf or svg)."""
-    if fmt not in figs.FORMATS:
-        raise ValueError(f"format: expected one of {', '.join(figs.FORMATS)}, got {fmt!r}")
+    if fmt not in FORMATS:
+        raise ValueError(f"format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
     with staged_directory(out) as stage:
         return _write_report(stage, results, seed=seed, examples=examples, figures=figures, command=command,
                              fmt=fmt, shown_out=out)
@@ -94,6 +94,8 @@ def _write_report(out: Path, results: list[ClaimResult], *, seed: int, examples:
             write_json(ce_dir / f"{r.claim.id}.json", r.counterexample)
     extra: dict[str, Any] = {"mu_sweep": mu_sweep()}
     if figures:
+        from . import _report_figures as figs  # matplotlib only when figures are drawn
+
         by = {r.claim.id: r for r in results}
         extra["kappa_stages"] = figs.kappa_stages(out / f"kappa_stages.{fmt}")
         extra["closed_form_modes"] = figs.closed_form_modes(out / f"closed_form_modes.{fmt}")

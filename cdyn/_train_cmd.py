@@ -25,7 +25,6 @@ from ._config import defaults, load_config
 from ._outputs import check_output_dir, staged_files
 from ._plots import FORMATS, check_format, describe_run
 from ._simulate_cmd import check_start
-from ._train_plots import plot_train
 from .cli import app
 
 #: The population loss each training loss is compared with (its flow).
@@ -276,5 +275,7 @@ def _write(out: Path, cfg: dict, tr: dict, p: numerics.Problem, runs: list[numer
     title = (f"κ(t): {tr['loss']} mini-batch SGD (seed {seeds}) over the gradient flow\n"
              + textwrap.fill(f"flow ({flow.status} at t = {flow.t_stop:.4g}): {story['title'].splitlines()[1]}", 90))
     runs_plot = [{"t": s["t"], "kappa": s["kappa"], "M_gap": s["M_gap"], "label": label} for s in series]
+    from ._train_plots import plot_train  # matplotlib only when a figure is drawn
+
     plot_train(out / fig_name, sf | {"status": flow.status}, runs_plot, limit if story["show_limit"] else None, title,
                flow_label, resolvable_kappa(p.m))
