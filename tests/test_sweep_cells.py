@@ -6,6 +6,7 @@ from __future__ import annotations
 import textwrap
 
 import numpy as np
+import pytest
 
 from cdyn import cli, numerics
 from cdyn._sweep_cell import decoupled_bases, initial_weights
@@ -125,10 +126,9 @@ def test_sgd_and_clip_cells_report_their_gap(tmp_path):
     assert float(ds.train_gap.sel(loss="spectral", seed=0)) < 0.5
 
 
+@pytest.mark.xdist_group("numba")  # with the other numba tests: one worker compiles the kernels
 def test_cells_run_their_flows_on_the_configured_backend(tmp_path, monkeypatch):
     """`[run] backend` reaches every flow a cell integrates (the key was accepted and ignored before)."""
-    import pytest
-
     pytest.importorskip("numba")
     seen = []
     real = numerics.integrate
