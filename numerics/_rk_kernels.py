@@ -196,7 +196,9 @@ def _stages(fn, consts, shp, ct, y, h, A, B, K, tmp, y_new):
     return _fe(fn, y_new, K[12], consts, shp, ct)
 
 
-@njit(cache=True)
+# A declared signature, as `segment` has: the right-hand side enters as the first-class function type, so
+# this compiles once per machine (on-disk cache) instead of once per generated right-hand side and process.
+@njit(types.int64(_FN, F1, I1, types.float64, F1, F2, F1, F2, F2, F1, F2), cache=True)
 def retake(fn, consts, shp, h, y_old, A, B, D, A_X, C_X, F):
     """The dense-output rows `F` of the accepted step of size h from y_old, by taking it again: the same
     arithmetic as `segment`, so the same stages and SciPy's interpolant (the lazy dense output)."""
