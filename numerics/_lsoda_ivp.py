@@ -26,19 +26,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 from scipy.integrate import OdeSolution
-from scipy.integrate._ivp.ivp import MESSAGES, OdeResult, handle_events, prepare_events
+from scipy.integrate._ivp.ivp import MESSAGES, OdeResult
 from scipy.integrate._ivp.lsoda import LSODA
 
-
-def _active(g: list[float], g_new: list[float], direction: np.ndarray) -> list[int]:
-    """`scipy.integrate._ivp.ivp.find_active_events` on Python floats."""
-    out = []
-    for i, (a, b) in enumerate(zip(g, g_new)):
-        up, down = a <= 0 and b >= 0, a >= 0 and b <= 0
-        d = direction[i]
-        if up and d > 0 or down and d < 0 or (up or down) and d == 0:
-            out.append(i)
-    return out
+from ._ivp_steps import StepOutputs
 
 
 def solve_lsoda(fun: Callable, t_span: tuple[float, float], y0: np.ndarray, *, t_eval: np.ndarray,
@@ -52,15 +43,8 @@ def solve_lsoda(fun: Callable, t_span: tuple[float, float], y0: np.ndarray, *, t
     lsoda = solver._lsoda_solver
     integrator = lsoda._integrator
     no_jac = lsoda.jac or (lambda: None)
-    events, max_events, event_dir = prepare_events(events)
-    event_count = np.zeros(len(events))
-    g = [event(t0, y0) for event in events]
-    t_events: list[list[float]] = [[] for _ in events]
-    y_events: list[list[np.ndarray]] = [[] for _ in events]
-    ts: list[np.ndarray] = []
-    ys: list[np.ndarray] = []
+    out = StepOutputs(events, t0, y0, t_eval)
     ti, interpolants = [t0], []
-    t_eval_i, n_eval = 0, t_eval.shape[0]
     status, message = None, None
     t_bound = solver.t_bound
     while status is None:
@@ -86,37 +70,12 @@ def solve_lsoda(fun: Callable, t_span: tuple[float, float], y0: np.ndarray, *, t
         if dense_output:
             sol = solver.dense_output()
             interpolants.append(sol)
-        g_new = [event(t, y) for event in events]
-        active = _active(g, g_new, event_dir)
-        if active:
-            if sol is None:
-                sol = solver.dense_output()
-            active_arr = np.asarray(active, dtype=np.intp)
-            event_count[active_arr] += 1
-            root_indices, roots, terminate = handle_events(sol, events, active_arr, event_count, max_events,
-                                                           solver.t_old, t)
-            for e, te in zip(root_indices, roots):
-                t_events[e].append(te)
-                y_events[e].append(sol(te))
-            if terminate:
-                status = 1
-                t = roots[-1]
-                y = sol(t)
-        g = g_new
-        t_eval_i_new = int(np.searchsorted(t_eval, t, side="right")) if t_eval_i < n_eval else t_eval_i
-        if t_eval_i_new > t_eval_i:
-            if sol is None:
-                sol = solver.dense_output()
-            step_t = t_eval[t_eval_i:t_eval_i_new]
-            ts.append(step_t)
-            ys.append(sol(step_t))
-            t_eval_i = t_eval_i_new
+        fired, t, y = out.after_step(solver, t, y, sol)
+        if fired:
+            status = 1
         if dense_output:
             ti.append(t)
     message = MESSAGES.get(status, message)
-    return OdeResult(
-        t=np.hstack(ts) if ts else [], y=np.hstack(ys) if ys else [],
-        sol=OdeSolution(ti, interpolants, alt_segment=True) if dense_output else None,
-        t_events=[np.asarray(te) for te in t_events], y_events=[np.asarray(ye) for ye in y_events],
-        nfev=solver.nfev, njev=integrator.iwork[12], nlu=integrator.iwork[12], status=status, message=message,
-        success=status >= 0)
+    return out.result(sol=OdeSolution(ti, interpolants, alt_segment=True) if dense_output else None,
+                      nfev=solver.nfev, njev=integrator.iwork[12], nlu=integrator.iwork[12], status=status,
+                      message=message, success=status >= 0)

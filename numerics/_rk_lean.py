@@ -23,10 +23,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 from scipy.integrate import DOP853, RK23, RK45, OdeSolution
-from scipy.integrate._ivp.ivp import MESSAGES, OdeResult, handle_events, prepare_events
+from scipy.integrate._ivp.ivp import MESSAGES, OdeResult
 from scipy.integrate._ivp.rk import rk_step
 
-from ._lsoda_ivp import _active
+from ._ivp_steps import StepOutputs
 
 __all__ = ["RK_METHODS", "LazySteps", "solve_rk"]
 
@@ -97,15 +97,8 @@ def solve_rk(fun: Callable, t_span: tuple[float, float], y0: np.ndarray, *, meth
     t0, tf = map(float, t_span)
     t_eval = np.asarray(t_eval)
     solver = RK_METHODS[method](fun, t0, y0, tf, rtol=rtol, atol=atol, vectorized=False)
-    events, max_events, event_dir = prepare_events(events)
-    event_count = np.zeros(len(events))
-    g = [event(t0, y0) for event in events]
-    t_events: list[list[float]] = [[] for _ in events]
-    y_events: list[list[np.ndarray]] = [[] for _ in events]
-    ts: list[np.ndarray] = []
-    ys: list[np.ndarray] = []
+    out = StepOutputs(events, t0, y0, t_eval)
     step_t, step_y = [t0], [solver.y]
-    t_eval_i, n_eval = 0, t_eval.shape[0]
     status = None
     while status is None:
         message = solver.step()
@@ -118,37 +111,13 @@ def solve_rk(fun: Callable, t_span: tuple[float, float], y0: np.ndarray, *, meth
         if dense_output:
             step_t.append(t)
             step_y.append(y)  # a fresh array each step (`rk_step` allocates y_new)
-        sol = None
-        g_new = [event(t, y) for event in events]
-        active = _active(g, g_new, event_dir)
-        if active:
-            sol = solver.dense_output()
-            active_arr = np.asarray(active, dtype=np.intp)
-            event_count[active_arr] += 1
-            root_indices, roots, terminate = handle_events(sol, events, active_arr, event_count, max_events,
-                                                           solver.t_old, t)
-            for e, te in zip(root_indices, roots):
-                t_events[e].append(te)
-                y_events[e].append(sol(te))
-            if terminate:
-                status = 1
-                t = roots[-1]
-                y = sol(t)
-        g = g_new
-        t_eval_i_new = int(np.searchsorted(t_eval, t, side="right")) if t_eval_i < n_eval else t_eval_i
-        if t_eval_i_new > t_eval_i:
-            if sol is None:
-                sol = solver.dense_output()
-            step = t_eval[t_eval_i:t_eval_i_new]
-            ts.append(step)
-            ys.append(sol(step))
-            t_eval_i = t_eval_i_new
+        fired, t, y = out.after_step(solver, t, y, None)
+        if fired:
+            status = 1
         t_last = t
     message = MESSAGES.get(status, message)
     lazy = None
     if dense_output and status is not None and status >= 0:
         lazy = LazySteps(dense_fun or fun, method, step_t, step_y, t_last if len(step_t) > 1 else t0, dense_wrap)
-    return OdeResult(
-        t=np.hstack(ts) if ts else [], y=np.hstack(ys) if ys else [], sol=lazy,
-        t_events=[np.asarray(te) for te in t_events], y_events=[np.asarray(ye) for ye in y_events],
-        nfev=solver.nfev, njev=0, nlu=0, status=status, message=message, success=status is not None and status >= 0)
+    return out.result(sol=lazy, nfev=solver.nfev, njev=0, nlu=0, status=status, message=message,
+                      success=status is not None and status >= 0)
