@@ -164,9 +164,14 @@ def test_report_directory_is_replaced_whole_or_not_at_all(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # no staging or old copies left
 
 
+# The writer starts with the signal handling of a terminal user's Python (Ctrl-C raises KeyboardInterrupt):
+# a test runner started in the background (`cmd &` in a non-interactive shell) hands its children SIGINT
+# ignored, and an ignored SIGINT stays ignored in a new Python, which would then finish its run.
 WRITER = textwrap.dedent("""
-    import json, sys, time
+    import json, signal, sys, time
     from pathlib import Path
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT, signal.SIGTERM])
     from cdyn._outputs import staged_directory
     with staged_directory(Path(sys.argv[1])) as stage:
         (stage / "counterexamples").mkdir()
