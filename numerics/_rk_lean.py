@@ -117,7 +117,7 @@ def solve_rk(fun: Callable, t_span: tuple[float, float], y0: np.ndarray, *, meth
         t_last = t
     message = MESSAGES.get(status, message)
     lazy = None
-    if dense_output and status is not None and status >= 0:
-        lazy = LazySteps(dense_fun or fun, method, step_t, step_y, t_last if len(step_t) > 1 else t0, dense_wrap)
+    if dense_output and len(step_t) > 1:  # as `solve_ivp`, also for a run that failed after some steps
+        lazy = LazySteps(dense_fun or fun, method, step_t, step_y, t_last, dense_wrap)
     return out.result(sol=lazy, nfev=solver.nfev, njev=0, nlu=0, status=status, message=message,
                       success=status is not None and status >= 0)
