@@ -14,7 +14,7 @@ statuses and messages match.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from functools import lru_cache
 from types import SimpleNamespace
 from typing import Callable
 
@@ -24,6 +24,7 @@ from scipy.optimize import brentq
 
 from ._certify import _Stop
 from ._rk_kernels import retake, segment
+from ._rk_lean import CACHE_STEPS
 from ._rk_numba import compile_rhs
 
 _EPS = np.finfo(float).eps
@@ -32,8 +33,6 @@ _TAB = (np.ascontiguousarray(_dc.A[:12, :12]), _dc.B.copy(), _dc.C[:12].copy(), 
 _MESSAGES = {0: "The solver successfully reached the end of the integration interval.",
              1: "A termination event occurred.", 2: "Required step size is less than spacing between numbers."}
 _INT_MAX = np.iinfo(np.int64).max
-#: Interpolants kept after a lazy rebuild (a peak search reads the same step many times).
-CACHE_STEPS = 32
 
 
 def _interp(t: np.ndarray | float, t_old: float, h: float, y_old: np.ndarray, F: np.ndarray) -> np.ndarray:
@@ -64,21 +63,16 @@ class DenseSolution:
         self._start = np.cumsum([0] + [c[4] for c in chunks])
         self.ts = np.append(self._t, t_end)
         self.n = chunks[0][2].shape[1]
-        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._step = lru_cache(maxsize=CACHE_STEPS)(self._read)  # step s's (y_old, F)
 
-    def _one(self, t: float, s: int) -> np.ndarray:
+    def _read(self, s: int) -> tuple[np.ndarray, np.ndarray]:
         c = int(np.searchsorted(self._start, s, side="right")) - 1
         i = s - int(self._start[c])
         y_old, F = self._chunks[c][2][i], self._chunks[c][3]
-        if F is not None:
-            F = F[i]
-        elif s in self._cache:
-            F = self._cache[s]
-            self._cache.move_to_end(s)
-        else:
-            F = self._cache[s] = self._rows(float(self._h[s]), y_old)
-            if len(self._cache) > CACHE_STEPS:
-                self._cache.popitem(last=False)
+        return y_old, F[i] if F is not None else self._rows(float(self._h[s]), y_old)
+
+    def _one(self, t: float, s: int) -> np.ndarray:
+        y_old, F = self._step(s)
         return _interp(t, self._t[s], self._h[s], y_old, F)
 
     def __call__(self, t: float | np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ SciPy's `handle_events`, same status and messages), without its per-step NumPy r
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from functools import lru_cache
 from typing import Callable, Sequence
 
 import numpy as np
@@ -42,7 +42,7 @@ class LazySteps:
     def __init__(self, fun: Callable, method: str, t: list[float], y: list[np.ndarray], t_last: float,
                  wrap: Callable[[], object] | None = None):
         self._fun, self._cls, self._t, self._y, self._wrap = fun, RK_METHODS[method], t, y, wrap
-        self._cache: OrderedDict[int, object] = OrderedDict()
+        self.piece = lru_cache(maxsize=CACHE_STEPS)(self._piece)  # step i's interpolant
         ts = np.array(t, float)
         ts[-1] = t_last  # a terminal event ends the last piece at its root, as in `solve_ivp`
         self.solution = OdeSolution(ts, [_Piece(self, i) for i in range(len(t) - 1)])
@@ -51,25 +51,17 @@ class LazySteps:
     def __call__(self, t):
         return self.solution(t)
 
-    def piece(self, i: int):
+    def _piece(self, i: int):
         """Step $i$'s interpolant (SciPy's, from re-taking the step)."""
-        if i in self._cache:
-            self._cache.move_to_end(i)
-            return self._cache[i]
         if self._wrap is None:
-            out = self._rebuild(i)
-        else:
-            with self._wrap():
-                out = self._rebuild(i)
-        self._cache[i] = out
-        if len(self._cache) > CACHE_STEPS:
-            self._cache.popitem(last=False)
-        return out
+            return self._rebuild(i)
+        with self._wrap():
+            return self._rebuild(i)
 
     def _rebuild(self, i: int):
         t0, t1, y0, y1 = self._t[i], self._t[i + 1], self._y[i], self._y[i + 1]
         h = t1 - t0  # what the solver stepped with: it sets h = t_new - t after choosing t_new
-        s = self._cls(self._fun, t0, y0, t1, first_step=abs(h) if h else None)
+        s = self._cls(self._fun, t0, y0, t1, first_step=abs(h))
         # A solver poised after the step from t0: the stages of the accepted attempt, as `step` left them.
         _, s.f = rk_step(s.fun, t0, y0, s.f, h, s.A, s.B, s.C, s.K)
         s.t_old, s.t, s.y_old, s.y, s.h_previous = t0, t1, y0, y1, h
