@@ -108,7 +108,9 @@ def _load(src: str) -> ModuleType:
     import numba
 
     text = _HEADER + src
-    key = hashlib.sha256(f"{numba.__version__}\n{np.__version__}\n{text}".encode()).hexdigest()[:24]
+    # numba's cache checks only the rhs's own file, not the helpers compiled into it: their source is in the key.
+    helpers = hashlib.sha256(Path(__file__).with_name("_rk_kernels.py").read_bytes()).hexdigest()
+    key = hashlib.sha256(f"{numba.__version__}\n{np.__version__}\n{helpers}\n{text}".encode()).hexdigest()[:24]
     folder = cache_dir()
     mod = _modules.get(f"{folder}/{key}")
     if mod is not None:
