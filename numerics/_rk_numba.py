@@ -2,7 +2,7 @@ r"""The `numba` backend's compiled right-hand side: generated NumPy code recompi
 
 The code generator (`_compile`) emits a setup function, run once per problem in Python, and an
 inner function of the state. Here the inner function's lines become
-`rhs(y, out, consts, shp)` of signature `_rk_kernels.RHS_SIG`: the state blocks are reshaped
+`rhs(y, out, consts, shp)` of signature `_rk_rhs_helpers.RHS_SIG`: the state blocks are reshaped
 views of the flat $y$, the values the setup computed (the inner function's closure) are
 packed into the flat array `consts`, and the outputs are written into `out`; `shp` holds the
 offsets and shapes of both. Two rewrites, both exact: `A @ B` becomes `_mm(A, B)` (numba's
@@ -34,7 +34,7 @@ from ._compiled_expr import CompiledExpr
 
 _modules: dict[str, ModuleType] = {}
 _HEADER = ("import numpy as np\nfrom numba import njit\n"
-           "from cdyn.numerics._rk_kernels import RHS_SIG, _add, _logdet, _mm, _put, _sc, _tr2  # noqa: F401\n\n\n")
+           "from cdyn.numerics._rk_rhs_helpers import RHS_SIG, _add, _logdet, _mm, _put, _sc, _tr2  # noqa: F401\n\n\n")
 # Matrix lines of the generator (`_compile._Emitter`): a product `t = P @ R`, a scaling `t = c * P`
 # and a sum `t = P + R + ...`. Scalar arithmetic is always parenthesised there, so it never matches.
 _PRODUCT = re.compile(r"^(\w+) = ([\w.]+) @ ([\w.]+)$")
@@ -109,7 +109,7 @@ def _load(src: str) -> ModuleType:
 
     text = _HEADER + src
     # numba's cache checks only the rhs's own file, not the helpers compiled into it: their source is in the key.
-    helpers = hashlib.sha256(Path(__file__).with_name("_rk_kernels.py").read_bytes()).hexdigest()
+    helpers = hashlib.sha256(Path(__file__).with_name("_rk_rhs_helpers.py").read_bytes()).hexdigest()
     key = hashlib.sha256(f"{numba.__version__}\n{np.__version__}\n{helpers}\n{text}".encode()).hexdigest()[:24]
     folder = cache_dir()
     mod = _modules.get(f"{folder}/{key}")
