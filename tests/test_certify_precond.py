@@ -36,11 +36,11 @@ def converged(d: int, m: int, terms: tuple[str, ...], mu: float = 0.0):
 
 
 def saddle(d: int, m: int):
-    """The state of m - 1 units at t = 3000 (near their equilibrium) padded with a zero unit, which the flow
+    """The state of m - 1 units at t = 800 (near their equilibrium) padded with a zero unit, which the flow
     keeps at zero (THEORY §8 multiplies it by H) while the mode it could learn would grow: B has a negative
     eigenvalue, and H_A, H_B are singular (K's floor in the preconditioner)."""
     p = problem(d, m)
-    tr = numerics.integrate(p.replace(m=m - 1), *numerics.random_init(p.replace(m=m - 1), 1e-2, 0), 3000.0,
+    tr = numerics.integrate(p.replace(m=m - 1), *numerics.random_init(p.replace(m=m - 1), 1e-2, 0), 800.0,
                             ("pos", "neg"), n_points=2)
     return p, np.vstack([tr.W_A[-1], np.zeros((1, d))]), np.vstack([tr.W_B[-1], np.zeros((1, d))])
 
