@@ -42,7 +42,8 @@ def _same(a, b):
 def test_same_steps_values_events_and_lazy_dense_output(method, level):
     y0 = np.array([1.0, 0.0, 0.5, 0.0])
     t_eval = np.linspace(0.0, 12.0, 25)
-    kw = dict(t_eval=t_eval, rtol=1e-8, atol=1e-12)
+    # RK23 (third order) takes 4507 steps at 1e-8 (each re-taken below), 955 at 1e-6.
+    kw = dict(t_eval=t_eval, rtol=1e-6 if method == "RK23" else 1e-8, atol=1e-12)
     calls = [0]
 
     def counted(t, y):
