@@ -22,13 +22,14 @@ def _entrywise(expr, p: numerics.Problem, W_A, W_B):
     vals = {"W_A": W_A, "W_B": W_B, "Sigma_A": p.Sigma_A, "Sigma_B": p.Sigma_B, "C": p.C}
     sub = {}
     for name, M in vals.items():
-        sym = sp.MatrixSymbol(name, *M.shape)
         E = theory.entries(getattr(S, name), *M.shape)
-        sub.update({E[i, j]: M[i, j] for i, j in np.ndindex(*M.shape)})
-    sub.update({S.lam: p.lam, S.mu: p.mu})
+        sub.update({E[i, j]: sp.Float(M[i, j]) for i, j in np.ndindex(*M.shape)})
+    sub.update({S.lam: sp.Float(p.lam), S.mu: sp.Float(p.mu)})
+    # xreplace, not subs: the keys are plain symbols, so the exact-node replacement is the same
+    # substitution (sp.Float of a float is exact) without subs's pattern matching, 5x faster here.
     if isinstance(ex, sp.MatrixBase):
-        return np.array(ex.subs(sub).evalf(), dtype=float)
-    return float(ex.subs(sub))
+        return np.array(ex.xreplace(sub).evalf(), dtype=float)
+    return float(ex.xreplace(sub))
 
 
 @settings(max_examples=8)
