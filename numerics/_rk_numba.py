@@ -24,6 +24,7 @@ import os
 import re
 import sys
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 from typing import Callable
@@ -104,13 +105,18 @@ def rhs_source(code: CompiledExpr, consts: tuple) -> str:
     return "\n".join(src) + "\n"
 
 
+@lru_cache(maxsize=1)
+def _helpers_hash() -> str:
+    """sha256 of `_rk_rhs_helpers.py`: numba's cache checks only a generated rhs's own file, not the helpers
+    compiled into it, so their source is part of the generated module's key (read once a process)."""
+    return hashlib.sha256(Path(__file__).with_name("_rk_rhs_helpers.py").read_bytes()).hexdigest()
+
+
 def _load(src: str) -> ModuleType:
     import numba
 
     text = _HEADER + src
-    # numba's cache checks only the rhs's own file, not the helpers compiled into it: their source is in the key.
-    helpers = hashlib.sha256(Path(__file__).with_name("_rk_rhs_helpers.py").read_bytes()).hexdigest()
-    key = hashlib.sha256(f"{numba.__version__}\n{np.__version__}\n{helpers}\n{text}".encode()).hexdigest()[:24]
+    key = hashlib.sha256(f"{numba.__version__}\n{np.__version__}\n{_helpers_hash()}\n{text}".encode()).hexdigest()[:24]
     folder = cache_dir()
     mod = _modules.get(f"{folder}/{key}")
     if mod is not None:
